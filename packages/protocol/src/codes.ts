@@ -1,0 +1,110 @@
+/**
+ * Error codes carried by `error` frames and by {@link NearbyError.code}.
+ *
+ * Callers match on these values, never on message text. Codes marked "local" are raised by
+ * the client library itself and never appear on the wire.
+ */
+export const ErrorCode = {
+  /** The frame was not a JSON object (or was binary). Fatal: the connection is closed with 4000. */
+  BAD_JSON: 'bad_json',
+  /** The frame's `type` is not one this server understands. The frame is ignored. */
+  UNKNOWN_TYPE: 'unknown_type',
+  /** The frame failed its schema: a missing field or a field of the wrong type. The frame is ignored. */
+  INVALID_FRAME: 'invalid_frame',
+  /** A latitude, longitude, accuracy or timestamp is out of its documented range. The frame is ignored. */
+  INVALID_LOCATION: 'invalid_location',
+  /** A radius is outside (0, maxRadiusKm]. The frame is ignored. */
+  INVALID_RADIUS: 'invalid_radius',
+  /** A frame other than `init` or `ping` arrived before `init` completed. The frame is ignored. */
+  NOT_INITIALIZED: 'not_initialized',
+  /** `init.v` names a protocol version this server does not speak. Fatal: closed with 4002. */
+  UNSUPPORTED_VERSION: 'unsupported_version',
+  /** The connection exceeded its frame or location budget; the frame was dropped (not acknowledged). */
+  RATE_LIMITED: 'rate_limited',
+  /** The history store did not accept a batch; its samples were not acknowledged and must be resent. */
+  HISTORY_UNAVAILABLE: 'history_unavailable',
+  /** The server failed while handling the frame. */
+  INTERNAL: 'internal',
+  /** local: the server rejected the credentials (close code 4001). The client does not reconnect. */
+  UNAUTHORIZED: 'unauthorized',
+  /** local: the socket could not be opened or closed unexpectedly. The client reconnects. */
+  CONNECTION_FAILED: 'connection_failed',
+  /** local: no frame arrived within the heartbeat timeout; the socket was presumed dead. */
+  HEARTBEAT_TIMEOUT: 'heartbeat_timeout',
+  /** local: the offline buffer was full and its oldest samples were dropped. */
+  BUFFER_OVERFLOW: 'buffer_overflow',
+  /** local: a method was called with an invalid argument. */
+  INVALID_ARGUMENT: 'invalid_argument',
+  /** local: the operation needs an open client, but it was closed. */
+  CLOSED: 'closed',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Error codes that can appear in an `error` frame on the wire. */
+export const WIRE_ERROR_CODES = [
+  ErrorCode.BAD_JSON,
+  ErrorCode.UNKNOWN_TYPE,
+  ErrorCode.INVALID_FRAME,
+  ErrorCode.INVALID_LOCATION,
+  ErrorCode.INVALID_RADIUS,
+  ErrorCode.NOT_INITIALIZED,
+  ErrorCode.UNSUPPORTED_VERSION,
+  ErrorCode.RATE_LIMITED,
+  ErrorCode.HISTORY_UNAVAILABLE,
+  ErrorCode.INTERNAL,
+] as const;
+
+export type WireErrorCode = (typeof WIRE_ERROR_CODES)[number];
+
+/**
+ * WebSocket close codes used by the server. Codes in 4000–4999 are Nearby's own; the others
+ * are the standard RFC 6455 codes with the meaning given here.
+ */
+export const CloseCode = {
+  /** The client closed on purpose (`client.close()`); the user goes offline. */
+  NORMAL: 1000,
+  /** The server is shutting down (`server.close()`). Reconnect with backoff. */
+  GOING_AWAY: 1001,
+  /** A frame was larger than the server's payload cap. */
+  MESSAGE_TOO_BIG: 1009,
+  /** The server failed (for example `authenticate` threw). Reconnect with backoff. */
+  INTERNAL_ERROR: 1011,
+  /** The server is draining: reconnect (the load balancer routes to another server). */
+  SERVICE_RESTART: 1012,
+  /** The client broke the protocol (non-JSON or binary frame). Do not reconnect blindly: it is a bug. */
+  PROTOCOL_VIOLATION: 4000,
+  /** `authenticate` returned null. The client does not reconnect until told to. */
+  UNAUTHORIZED: 4001,
+  /** `init.v` is not supported by this server. The client does not reconnect. */
+  UNSUPPORTED_VERSION: 4002,
+  /** No frame arrived within the server's idle timeout. */
+  IDLE_TIMEOUT: 4008,
+  /** The client kept sending far beyond its rate limit. Reconnect with backoff. */
+  RATE_LIMITED: 4029,
+} as const;
+
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** Close codes after which a client must not reconnect on its own. */
+export const TERMINAL_CLOSE_CODES: ReadonlySet<number> = new Set<number>([
+  CloseCode.PROTOCOL_VIOLATION,
+  CloseCode.UNAUTHORIZED,
+  CloseCode.UNSUPPORTED_VERSION,
+]);
+
+/** Why a friend disappeared from a viewer's nearby list (`friend_left.reason`). */
+export const LeaveReason = {
+  /** The friend (or the viewer) moved, and the friend is now farther than the viewer's radius. */
+  OUT_OF_RANGE: 'out_of_range',
+  /** No location from the friend within `inactiveAfterMs`. */
+  INACTIVE: 'inactive',
+  /** The friend turned location sharing off. */
+  SHARING_OFF: 'sharing_off',
+  /** The friendship was removed. */
+  UNFRIENDED: 'unfriended',
+  /** The friend closed their last connection on purpose. */
+  OFFLINE: 'offline',
+} as const;
+
+export type LeaveReason = (typeof LeaveReason)[keyof typeof LeaveReason];

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { distanceKm, isValidLatLon, mayBeWithin } from './geo.js';
+
+describe('distanceKm', () => {
+  it('measures known city pairs within 0.5 %', () => {
+    // Seoul City Hall → Gangnam station ≈ 8.9 km; Paris → London ≈ 343.5 km.
+    expect(distanceKm({ lat: 37.5663, lon: 126.9779 }, { lat: 37.4979, lon: 127.0276 })).toBeCloseTo(8.78, 0);
+    const parisLondon = distanceKm({ lat: 48.8566, lon: 2.3522 }, { lat: 51.5074, lon: -0.1278 });
+    expect(Math.abs(parisLondon - 343.5) / 343.5).toBeLessThan(0.005);
+  });
+
+  it('is zero for the same point and symmetric', () => {
+    const a = { lat: 10, lon: 20 };
+    const b = { lat: 10.05, lon: 20.05 };
+    expect(distanceKm(a, a)).toBe(0);
+    expect(distanceKm(a, b)).toBe(distanceKm(b, a));
+  });
+});
+
+describe('mayBeWithin', () => {
+  it('never rejects a pair that is within the radius (checked on a grid, including the antimeridian and poles)', () => {
+    const centres = [
+      { lat: 0, lon: 0 },
+      { lat: 37.5, lon: 127 },
+      { lat: 89.9, lon: 10 },
+      { lat: -60, lon: 179.99 },
+    ];
+    for (const centre of centres) {
+      for (let i = -20; i <= 20; i++) {
+        for (let j = -20; j <= 20; j++) {
+          let lon = centre.lon + j * 0.01;
+          if (lon > 180) lon -= 360;
+          const other = { lat: Math.max(-90, Math.min(90, centre.lat + i * 0.01)), lon };
+          const d = distanceKm(centre, other);
+          for (const radius of [0.5, 1, 2, 8]) {
+            if (d <= radius) expect(mayBeWithin(centre, other, radius)).toBe(true);
+          }
+        }
+      }
+    }
+  });
+
+  it('rejects pairs that are clearly far apart', () => {
+    expect(mayBeWithin({ lat: 37.5, lon: 127 }, { lat: 37.5, lon: 128 }, 8)).toBe(false);
+    expect(mayBeWithin({ lat: 37.5, lon: 127 }, { lat: 38, lon: 127 }, 8)).toBe(false);
+  });
+});
+
+describe('isValidLatLon', () => {
+  it.each([
+    [0, 0, true],
+    [90, 180, true],
+    [-90, -180, true],
+    [90.1, 0, false],
+    [0, 180.1, false],
+    [Number.NaN, 0, false],
+    [0, Number.POSITIVE_INFINITY, false],
+    ['1', 0, false],
+  ])('(%s, %s) → %s', (lat, lon, valid) => {
+    expect(isValidLatLon(lat, lon)).toBe(valid);
+  });
+});

@@ -1,0 +1,46 @@
+import { getDistance } from 'geolib';
+
+/** A point on Earth in decimal degrees. */
+export interface LatLon {
+  lat: number;
+  lon: number;
+}
+
+/** True when `lat` is in [-90, 90] and `lon` in [-180, 180], both finite numbers. */
+export function isValidLatLon(lat: unknown, lon: unknown): boolean {
+  return (
+    typeof lat === 'number' &&
+    typeof lon === 'number' &&
+    Number.isFinite(lat) &&
+    Number.isFinite(lon) &&
+    lat >= -90 &&
+    lat <= 90 &&
+    lon >= -180 &&
+    lon <= 180
+  );
+}
+
+/**
+ * Straight-line (great-circle, haversine on geolib's mean Earth radius) distance between two
+ * points, in kilometres, rounded to the metre.
+ */
+export function distanceKm(a: LatLon, b: LatLon): number {
+  return getDistance({ latitude: a.lat, longitude: a.lon }, { latitude: b.lat, longitude: b.lon }, 1) / 1000;
+}
+
+const KM_PER_DEGREE_LAT = 111.32;
+
+/**
+ * A cheap necessary condition for `distanceKm(a, b) <= radiusKm`: false means certainly
+ * farther. Used to skip the trigonometry for friends far outside a radius.
+ */
+export function mayBeWithin(a: LatLon, b: LatLon, radiusKm: number): boolean {
+  const dLatKm = Math.abs(a.lat - b.lat) * KM_PER_DEGREE_LAT;
+  if (dLatKm > radiusKm * 1.01 + 0.01) return false;
+  // Longitude degrees shrink with latitude; use the latitude closest to a pole for a safe bound.
+  const maxAbsLat = Math.min(90, Math.max(Math.abs(a.lat), Math.abs(b.lat)) + radiusKm / KM_PER_DEGREE_LAT);
+  const kmPerDegreeLon = KM_PER_DEGREE_LAT * Math.cos((maxAbsLat * Math.PI) / 180);
+  let dLon = Math.abs(a.lon - b.lon);
+  if (dLon > 180) dLon = 360 - dLon;
+  return dLon * kmPerDegreeLon <= radiusKm * 1.01 + 0.01;
+}

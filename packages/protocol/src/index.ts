@@ -1,0 +1,53 @@
+export { ErrorCode, CloseCode, LeaveReason, TERMINAL_CLOSE_CODES, WIRE_ERROR_CODES } from './codes.js';
+export type { WireErrorCode } from './codes.js';
+export { Limits, PROTOCOL_VERSION } from './limits.js';
+export { NearbyError, isNearbyError } from './errors.js';
+export type { NearbyErrorOptions } from './errors.js';
+export { distanceKm, isValidLatLon, mayBeWithin } from './geo.js';
+export type { LatLon } from './geo.js';
+export { encodeFrame, decodeClientFrame, decodeServerFrame } from './codec.js';
+export type { DecodeResult } from './codec.js';
+export {
+  LocationSampleSchema,
+  NearbyFriendSchema,
+  ClientFrameSchema,
+  ServerFrameSchema,
+  InitFrameSchema,
+  LocationFrameSchema,
+  RadiusFrameSchema,
+  SharingFrameSchema,
+  PingFrameSchema,
+  SnapshotFrameSchema,
+  FriendUpdateFrameSchema,
+  FriendLeftFrameSchema,
+  FriendAddedFrameSchema,
+  FriendRemovedFrameSchema,
+  AckFrameSchema,
+  ErrorFrameSchema,
+  PongFrameSchema,
+  ReconnectFrameSchema,
+  CLIENT_FRAME_TYPES,
+  SERVER_FRAME_TYPES,
+} from './schemas.js';
+export type {
+  LocationSample,
+  NearbyFriend,
+  ClientFrame,
+  ClientFrameType,
+  InitFrame,
+  LocationFrame,
+  RadiusFrame,
+  SharingFrame,
+  PingFrame,
+  ServerFrame,
+  ServerFrameType,
+  SnapshotFrame,
+  FriendUpdateFrame,
+  FriendLeftFrame,
+  FriendAddedFrame,
+  FriendRemovedFrame,
+  AckFrame,
+  ErrorFrame,
+  PongFrame,
+  ReconnectFrame,
+} from './schemas.js';
