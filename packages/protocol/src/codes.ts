@@ -82,6 +82,11 @@ export const CloseCode = {
   IDLE_TIMEOUT: 4008,
   /** The client kept sending far beyond its rate limit. Reconnect with backoff. */
   RATE_LIMITED: 4029,
+  /**
+   * Sent by a client that closes only to reconnect (heartbeat timeout, connect timeout, drain
+   * notice). Unlike 1000, the user does not go offline.
+   */
+  CLIENT_RECONNECTING: 4100,
 } as const;
 
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
