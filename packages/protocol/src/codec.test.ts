@@ -2,12 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { decodeClientFrame, decodeServerFrame, encodeFrame } from './codec.js';
 import { ErrorCode } from './codes.js';
 import { Limits, PROTOCOL_VERSION } from './limits.js';
+import type { ClientFrame, ServerFrame } from './schemas.js';
 
 const sample = { lat: 37.5665, lon: 126.978, timestamp: 1_700_000_000_000 };
 
 describe('decodeClientFrame', () => {
   it('accepts every well-formed client frame and round-trips through encodeFrame', () => {
-    const frames = [
+    const frames: ClientFrame[] = [
       { type: 'init', v: PROTOCOL_VERSION, location: sample, radiusKm: 5, sharing: true },
       { type: 'init', v: PROTOCOL_VERSION },
       { type: 'location', seq: 7, samples: [sample, { ...sample, accuracy: 12, timestamp: sample.timestamp + 1 }] },
@@ -15,7 +16,7 @@ describe('decodeClientFrame', () => {
       { type: 'sharing', enabled: false },
       { type: 'ping', id: 3 },
       { type: 'ping' },
-    ] as const;
+    ];
     for (const frame of frames) {
       const result = decodeClientFrame(encodeFrame(frame));
       expect(result).toEqual({ ok: true, frame });
@@ -99,8 +100,8 @@ describe('decodeClientFrame', () => {
 
 describe('decodeServerFrame', () => {
   it('accepts a snapshot and a friend update', () => {
-    const friend = { userId: 'b', lat: 1, lon: 2, distanceKm: 0.5, updatedAt: 5 };
-    const snapshot = {
+    const friend = { userId: 'b' as string, lat: 1, lon: 2, distanceKm: 0.5, updatedAt: 5 };
+    const snapshot: ServerFrame = {
       type: 'snapshot',
       userId: 'a',
       radiusKm: 8,
@@ -109,7 +110,7 @@ describe('decodeServerFrame', () => {
       inactiveAfterMs: 600_000,
       serverTime: 10,
       friends: [friend],
-    } as const;
+    };
     expect(decodeServerFrame(encodeFrame(snapshot))).toEqual({ ok: true, frame: snapshot });
     expect(decodeServerFrame(encodeFrame({ type: 'friend_update', friends: [friend] }))).toMatchObject({ ok: true });
   });

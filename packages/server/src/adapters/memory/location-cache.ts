@@ -1,0 +1,71 @@
+import type { CachedLocation, LocationCache } from '../types.js';
+import { globalTimers, type Timers } from '../../core/timers.js';
+
+export interface MemoryLocationCacheOptions {
+  /** Clock used for TTLs; defaults to `Date.now`. */
+  now?: () => number;
+}
+
+interface Entry {
+  location: CachedLocation;
+  expiresAt: number;
+}
+
+/** Entries are swept for expiry once per this many writes, so memory stays bounded without a timer. */
+const SWEEP_EVERY_WRITES = 1024;
+
+/**
+ * In-process location cache with per-entry TTL: the embedded default. Expired entries are
+ * never returned and are swept as writes go on.
+ */
+export class MemoryLocationCache implements LocationCache {
+  readonly #entries = new Map<string, Entry>();
+  readonly #now: () => number;
+  #writesSinceSweep = 0;
+
+  constructor(options: MemoryLocationCacheOptions = {}) {
+    const timers: Pick<Timers, 'now'> = globalTimers;
+    this.#now = options.now ?? (() => timers.now());
+  }
+
+  /** Number of entries held, expired ones included until swept. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  async set(userId: string, location: CachedLocation, ttlMs: number): Promise<void> {
+    this.#entries.set(userId, { location: { ...location }, expiresAt: this.#now() + ttlMs });
+    if (++this.#writesSinceSweep >= SWEEP_EVERY_WRITES) this.#sweep();
+  }
+
+  async getMany(userIds: readonly string[]): Promise<Map<string, CachedLocation>> {
+    const now = this.#now();
+    const found = new Map<string, CachedLocation>();
+    for (const userId of userIds) {
+      const entry = this.#entries.get(userId);
+      if (entry === undefined) continue;
+      if (entry.expiresAt <= now) {
+        this.#entries.delete(userId);
+        continue;
+      }
+      found.set(userId, { ...entry.location });
+    }
+    return found;
+  }
+
+  async delete(userId: string): Promise<void> {
+    this.#entries.delete(userId);
+  }
+
+  async close(): Promise<void> {
+    this.#entries.clear();
+  }
+
+  #sweep(): void {
+    this.#writesSinceSweep = 0;
+    const now = this.#now();
+    for (const [userId, entry] of this.#entries) {
+      if (entry.expiresAt <= now) this.#entries.delete(userId);
+    }
+  }
+}

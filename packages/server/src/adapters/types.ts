@@ -1,0 +1,121 @@
+/**
+ * Adapter contracts. Each asks only for I/O: subscription reference counting, radius
+ * filtering, batching and retries live in the server core, so an adapter stays small.
+ * The in-memory adapters in `./memory` are the reference implementations.
+ */
+
+/** A user's latest shared position as kept in the location cache. */
+export interface CachedLocation {
+  lat: number;
+  lon: number;
+  /** Server time (ms since the epoch) at which the position was received. */
+  updatedAt: number;
+}
+
+/**
+ * Latest location per user, expiring after a TTL (the server passes `inactiveAfterMs`), so a
+ * user who stops sending disappears from every new friend list by itself.
+ */
+export interface LocationCache {
+  /** Stores (or replaces) a user's location and restarts its TTL. */
+  set(userId: string, location: CachedLocation, ttlMs: number): Promise<void>;
+  /**
+   * Reads many users' unexpired locations in one round trip. Users without an entry are absent
+   * from the result. Called with up to `maxFriends` (5000 by default) ids.
+   */
+  getMany(userIds: readonly string[]): Promise<Map<string, CachedLocation>>;
+  /** Forgets a user's location (sharing turned off, or the user signed off). */
+  delete(userId: string): Promise<void>;
+  /** Releases connections and timers. */
+  close?(): Promise<void>;
+}
+
+/** Receives every message of every channel the transport is subscribed to. */
+export type PubSubMessageHandler = (channel: string, message: string) => void;
+
+/**
+ * Channel-based publish/subscribe between server processes. The server core subscribes to a
+ * channel once per process, however many local users follow it (reference counting is the
+ * core's job), and passes channels in batches. Delivery is at-most-once: a message lost during
+ * an outage is acceptable, but once a transport is back every channel it was asked to keep
+ * must be subscribed again without the core asking.
+ */
+export interface PubSubTransport {
+  /** Publishes one message on one channel. Should not wait for subscribers. */
+  publish(channel: string, message: string): Promise<void>;
+  /** Subscribes to every channel in the batch (already-subscribed ones may be sent again). */
+  subscribe(channels: readonly string[]): Promise<void>;
+  /** Unsubscribes from every channel in the batch. */
+  unsubscribe(channels: readonly string[]): Promise<void>;
+  /** Sets the single handler for inbound messages. Called once by the server before any subscribe. */
+  onMessage(handler: PubSubMessageHandler): void;
+  /** Releases connections. */
+  close?(): Promise<void>;
+}
+
+/** One location sample as kept by the history store. */
+export interface HistorySample {
+  userId: string;
+  lat: number;
+  lon: number;
+  /** Accuracy in metres, when the device reported one. */
+  accuracy?: number;
+  /** Device time of the fix (ms since the epoch). With `userId`, the sample's identity. */
+  recordedAt: number;
+  /** Server time (ms since the epoch) at which the sample arrived. */
+  receivedAt: number;
+}
+
+/** A time-range query over one user's history. */
+export interface HistoryQuery {
+  userId: string;
+  /** Inclusive lower bound on `recordedAt`. */
+  from?: number;
+  /** Exclusive upper bound on `recordedAt`. */
+  to?: number;
+  /** Maximum number of samples to yield. */
+  limit?: number;
+}
+
+/**
+ * Location history, kept for later analysis. `append` must be idempotent on
+ * `(userId, recordedAt)`: the server retries and clients resend unacknowledged samples, so the
+ * same sample can arrive more than once. A resolved `append` means the samples are stored; the
+ * server acknowledges samples to the client only then.
+ */
+export interface HistoryStore {
+  /** Stores a batch (from many users). Resolves once every sample is durably accepted. */
+  append(samples: readonly HistorySample[]): Promise<void>;
+  /** Yields one user's samples in `recordedAt` order. */
+  query(query: HistoryQuery): AsyncIterable<HistorySample>;
+  /** Deletes samples recorded before `before` (ms since the epoch); resolves to how many. */
+  prune(before: number): Promise<number>;
+  /** Flushes and releases connections. */
+  close?(): Promise<void>;
+}
+
+/** The host application's friend graph. */
+export interface FriendGraph {
+  /** The user's friends' ids. The server drops duplicates and the user's own id, and keeps at most `maxFriends`. */
+  getFriends(userId: string): Promise<readonly string[]>;
+}
+
+/** A Pub/Sub node known to service discovery. */
+export interface DiscoveryNode {
+  /** Stable identity of the node on the hash ring. */
+  id: string;
+  /** Connection address, for example `redis://10.0.0.5:6379`. */
+  url: string;
+}
+
+/**
+ * Service discovery for sharded Pub/Sub: the current set of nodes, watched live. Used by
+ * sharded transports to build their hash ring.
+ */
+export interface Discovery {
+  /** The current node list. */
+  getNodes(): Promise<readonly DiscoveryNode[]>;
+  /** Calls `listener` with the full node list after every change; returns an unsubscribe function. */
+  watch(listener: (nodes: readonly DiscoveryNode[]) => void): () => void;
+  close?(): Promise<void>;
+}

@@ -1,0 +1,79 @@
+import type { ClientFrame, WireErrorCode } from '@nearby/protocol';
+import { OutboundQueue, type FrameSink } from './outbound-queue.js';
+import type { LocalUser } from './local-user.js';
+import { TokenBucket, type TokenBucketOptions } from './token-bucket.js';
+
+/** The subset of a `ws` WebSocket a connection needs. */
+export interface ServerSocket {
+  readonly bufferedAmount: number;
+  send(data: string, callback?: (error?: Error) => void): void;
+  close(code: number, reason: string): void;
+  terminate(): void;
+}
+
+export type ConnectionPhase = 'new' | 'initializing' | 'ready' | 'closed';
+
+export interface ConnectionLimits {
+  frames: TokenBucketOptions;
+  locations: TokenBucketOptions;
+  now: () => number;
+}
+
+/** Most frames held while `init` is in progress; beyond it they are refused as rate-limited. */
+const MAX_DEFERRED_FRAMES = 32;
+
+/** One WebSocket of an authenticated user: its phase, budgets and outbound queue. */
+export class Connection {
+  readonly id: number;
+  readonly userId: string;
+  readonly socket: ServerSocket;
+  readonly queue: OutboundQueue;
+  readonly frameBudget: TokenBucket;
+  readonly locationBudget: TokenBucket;
+  phase: ConnectionPhase = 'new';
+  user: LocalUser | undefined;
+  lastSeenAt: number;
+  consecutiveDrops = 0;
+  /** True once the core released this connection (subscriptions, user), which happens once. */
+  released = false;
+  lastRateNoticeAt = Number.NEGATIVE_INFINITY;
+  /** Frames that arrived while `init` was being handled, replayed after it. */
+  readonly deferred: ClientFrame[] = [];
+
+  constructor(id: number, userId: string, socket: ServerSocket, limits: ConnectionLimits, onSlowConsumer: () => void) {
+    this.id = id;
+    this.userId = userId;
+    this.socket = socket;
+    this.lastSeenAt = limits.now();
+    this.frameBudget = new TokenBucket(limits.frames, limits.now);
+    this.locationBudget = new TokenBucket(limits.locations, limits.now);
+    const sink: FrameSink = {
+      get bufferedAmount() {
+        return socket.bufferedAmount;
+      },
+      send: (frame, onWritten) => socket.send(frame, onWritten === undefined ? undefined : () => onWritten()),
+    };
+    this.queue = new OutboundQueue(sink, { onOverflow: onSlowConsumer });
+  }
+
+  /** Holds a frame until `init` completes; false when too many are already held. */
+  defer(frame: ClientFrame): boolean {
+    if (this.deferred.length >= MAX_DEFERRED_FRAMES) return false;
+    this.deferred.push(frame);
+    return true;
+  }
+
+  /** Queues an `error` frame. */
+  sendError(code: WireErrorCode, message: string, extra: { seq?: number; frameType?: string } = {}): void {
+    this.queue.control(JSON.stringify({ type: 'error', code, message, ...extra }));
+  }
+
+  /** Writes what is queued, then closes the socket with `code`. */
+  close(code: number, reason: string): void {
+    if (this.phase === 'closed') return;
+    this.queue.flush();
+    this.phase = 'closed';
+    this.queue.close();
+    this.socket.close(code, reason);
+  }
+}

@@ -1,0 +1,53 @@
+import type { Connection } from './connection.js';
+
+/** A position with the server time it was received. */
+export interface Position {
+  lat: number;
+  lon: number;
+  /** Server time of receipt, ms since the epoch. */
+  t: number;
+}
+
+/**
+ * A user with at least one connection on this server. All of the user's devices here share
+ * it, so they share one location, radius, sharing setting and nearby list.
+ */
+export class LocalUser {
+  readonly id: string;
+  /** `JSON.stringify(id)`, computed once for hand-built frames. */
+  readonly idJson: string;
+  readonly connections = new Set<Connection>();
+  /** Friend ids (deduplicated, capped at maxFriends). */
+  friends = new Set<string>();
+  /** Friends currently in this user's list → distance last sent, in km. */
+  readonly visible = new Map<string, number>();
+  /** True while this user follows its friends' channels (sharing on and friends loaded). */
+  attached = false;
+  /** True once the last connection closed; pending async work must then stop. */
+  removed = false;
+  location: Position | undefined;
+  /** Device timestamp of the newest sample applied, to ignore samples resent out of order. */
+  newestSampleAt = Number.NEGATIVE_INFINITY;
+  radiusKm: number;
+  sharing: boolean;
+  /** Settles once the friend list is loaded (and, with sharing on, attached). */
+  ready: Promise<void> = Promise.resolve();
+  #chain: Promise<void> = Promise.resolve();
+
+  constructor(id: string, radiusKm: number, sharing: boolean) {
+    this.id = id;
+    this.idJson = JSON.stringify(id);
+    this.radiusKm = radiusKm;
+    this.sharing = sharing;
+  }
+
+  /** Runs state changes of this user one after another, so concurrent devices cannot interleave them. */
+  run<T>(task: () => Promise<T> | T): Promise<T> {
+    const result = this.#chain.then(task);
+    this.#chain = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+}

@@ -1,0 +1,765 @@
+import {
+  CloseCode,
+  ErrorCode,
+  LeaveReason,
+  NearbyError,
+  decodeClientFrame,
+  distanceKm,
+  mayBeWithin,
+  type ClientFrame,
+  type InitFrame,
+  type LocationFrame,
+  type LocationSample,
+  type NearbyFriend,
+} from '@nearby/protocol';
+import type { HistorySample, LocationCache, PubSubTransport } from '../adapters/types.js';
+import { decodeBusMessage, encodeBusMessage, type BusMessage } from './bus.js';
+import { Connection, type ServerSocket } from './connection.js';
+import type { HistoryWriter } from './history-writer.js';
+import { LocalUser, type Position } from './local-user.js';
+import { SubscriptionBatcher } from './subscriptions.js';
+import type { ResolvedOptions } from '../options.js';
+
+/** What this server knows about one user's channel: who follows it here, and the latest position. */
+interface ChannelState {
+  userId: string;
+  idJson: string;
+  /** Local users who are friends of `userId` and follow its channel. */
+  followers: Set<LocalUser>;
+  /** The user themself, when connected here (to sync their devices across servers). */
+  owner: LocalUser | undefined;
+  last: Position | undefined;
+}
+
+/** Counters exposed by `server.stats()`. */
+export interface CoreCounters {
+  framesIn: number;
+  framesDropped: number;
+  invalidFrames: number;
+  locationFrames: number;
+  samplesIn: number;
+  samplesAcked: number;
+  historyFailures: number;
+  busMessagesIn: number;
+  busMessagesPublished: number;
+  /** Friend positions checked against a viewer's radius. */
+  friendEvaluations: number;
+  /** Friend entries queued for delivery (before per-connection coalescing). */
+  friendUpdatesQueued: number;
+  friendLeftQueued: number;
+  slowConsumersClosed: number;
+}
+
+/**
+ * The protocol engine of one server process: local users and their views, per-server
+ * reference-counted channel subscriptions, fan-out with the radius filter, and frame handling.
+ * It knows nothing of HTTP; `server.ts` feeds it sockets.
+ */
+export class NearbyCore {
+  readonly #options: ResolvedOptions;
+  readonly #cache: LocationCache;
+  readonly #pubsub: PubSubTransport;
+  readonly #history: HistoryWriter;
+  readonly #subscriptions: SubscriptionBatcher;
+  readonly #users = new Map<string, LocalUser>();
+  readonly #channels = new Map<string, ChannelState>();
+  readonly #connections = new Set<Connection>();
+  #nextConnectionId = 1;
+  readonly counters: CoreCounters = {
+    framesIn: 0,
+    framesDropped: 0,
+    invalidFrames: 0,
+    locationFrames: 0,
+    samplesIn: 0,
+    samplesAcked: 0,
+    historyFailures: 0,
+    busMessagesIn: 0,
+    busMessagesPublished: 0,
+    friendEvaluations: 0,
+    friendUpdatesQueued: 0,
+    friendLeftQueued: 0,
+    slowConsumersClosed: 0,
+  };
+
+  constructor(options: ResolvedOptions, cache: LocationCache, pubsub: PubSubTransport, history: HistoryWriter) {
+    this.#options = options;
+    this.#cache = cache;
+    this.#pubsub = pubsub;
+    this.#history = history;
+    this.#subscriptions = new SubscriptionBatcher(pubsub, (error) => this.#reportError('pubsub subscription failed', error));
+    pubsub.onMessage((channel, message) => this.#onBusMessage(channel, message));
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  get userCount(): number {
+    return this.#users.size;
+  }
+
+  get channelCount(): number {
+    return this.#channels.size;
+  }
+
+  connections(): IterableIterator<Connection> {
+    return this.#connections.values();
+  }
+
+  // ------------------------------------------------------------------ connections
+
+  /** Registers an authenticated socket. The caller wires the socket's events to the returned connection. */
+  accept(socket: ServerSocket, userId: string): Connection {
+    const connection = new Connection(
+      this.#nextConnectionId++,
+      userId,
+      socket,
+      { frames: this.#options.frameLimit, locations: this.#options.locationLimit, now: () => this.#now() },
+      () => {
+        // The peer stopped reading and its backlog overflowed: a TCP-level close, since a close
+        // frame would queue behind everything it is not reading.
+        this.counters.slowConsumersClosed++;
+        socket.terminate();
+      },
+    );
+    this.#connections.add(connection);
+    return connection;
+  }
+
+  /** Handles one inbound WebSocket message. Never throws. */
+  receive(connection: Connection, data: string | undefined): void {
+    if (connection.phase === 'closed') return;
+    this.counters.framesIn++;
+    const now = this.#now();
+    connection.lastSeenAt = now;
+    if (!connection.frameBudget.take()) {
+      this.#dropOverBudget(connection, now);
+      return;
+    }
+    connection.consecutiveDrops = 0;
+    if (data === undefined) {
+      this.counters.invalidFrames++;
+      connection.sendError(ErrorCode.BAD_JSON, 'binary frames are not supported; send JSON text frames');
+      connection.close(CloseCode.PROTOCOL_VIOLATION, 'binary frame');
+      return;
+    }
+    const decoded = decodeClientFrame(data);
+    if (!decoded.ok) {
+      this.counters.invalidFrames++;
+      const extra = {
+        ...(decoded.seq === undefined ? {} : { seq: decoded.seq }),
+        ...(decoded.frameType === undefined ? {} : { frameType: decoded.frameType }),
+      };
+      connection.sendError(decoded.code, decoded.message, extra);
+      if (decoded.fatal) {
+        const code =
+          decoded.code === ErrorCode.UNSUPPORTED_VERSION ? CloseCode.UNSUPPORTED_VERSION : CloseCode.PROTOCOL_VIOLATION;
+        connection.close(code, decoded.code);
+      }
+      return;
+    }
+    this.#dispatch(connection, decoded.frame);
+  }
+
+  /** Releases everything a closed socket held. `code` 1000 means the user signed off on purpose. */
+  release(connection: Connection, code: number): void {
+    if (connection.released) return;
+    connection.released = true;
+    connection.phase = 'closed';
+    connection.queue.close();
+    this.#connections.delete(connection);
+    const user = connection.user;
+    if (user === undefined) return;
+    user.connections.delete(connection);
+    if (user.connections.size === 0) this.#removeUser(user, code === CloseCode.NORMAL);
+  }
+
+  // ------------------------------------------------------------------ frames
+
+  #dispatch(connection: Connection, frame: ClientFrame): void {
+    if (frame.type === 'ping') {
+      connection.queue.control(
+        JSON.stringify({ type: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }), serverTime: this.#now() }),
+      );
+      return;
+    }
+    if (connection.phase === 'initializing') {
+      if (!connection.defer(frame)) {
+        connection.sendError(ErrorCode.RATE_LIMITED, 'too many frames before init completed', { frameType: frame.type });
+      }
+      return;
+    }
+    if (frame.type === 'init') {
+      void this.#init(connection, frame);
+      return;
+    }
+    if (connection.phase !== 'ready' || connection.user === undefined) {
+      connection.sendError(ErrorCode.NOT_INITIALIZED, `send init before ${frame.type}`, {
+        frameType: frame.type,
+        ...(frame.type === 'location' ? { seq: frame.seq } : {}),
+      });
+      return;
+    }
+    const user = connection.user;
+    switch (frame.type) {
+      case 'location':
+        this.#location(connection, user, frame);
+        return;
+      case 'radius':
+        if (!this.#validRadius(frame.radiusKm)) {
+          connection.sendError(ErrorCode.INVALID_RADIUS, this.#radiusMessage(frame.radiusKm), { frameType: 'radius' });
+          return;
+        }
+        void user.run(() => this.#setRadius(user, frame.radiusKm, true));
+        return;
+      case 'sharing':
+        void user.run(async () => {
+          await this.#setSharing(user, frame.enabled, true);
+          this.#sendSnapshot(user);
+        });
+        return;
+    }
+  }
+
+  #dropOverBudget(connection: Connection, now: number): void {
+    this.counters.framesDropped++;
+    connection.consecutiveDrops++;
+    if (connection.consecutiveDrops > this.#options.maxConsecutiveDrops) {
+      connection.close(CloseCode.RATE_LIMITED, 'rate limit exceeded');
+      return;
+    }
+    // One notice per second at most: answering every dropped frame would amplify a flood.
+    if (now - connection.lastRateNoticeAt >= 1000) {
+      connection.lastRateNoticeAt = now;
+      connection.sendError(
+        ErrorCode.RATE_LIMITED,
+        `frame dropped: more than ${this.#options.frameLimit.refillPerSecond} frames/s`,
+      );
+    }
+  }
+
+  async #init(connection: Connection, frame: InitFrame): Promise<void> {
+    connection.phase = 'initializing';
+    try {
+      const radiusOk = frame.radiusKm === undefined || this.#validRadius(frame.radiusKm);
+      if (!radiusOk) {
+        connection.sendError(ErrorCode.INVALID_RADIUS, this.#radiusMessage(frame.radiusKm!), { frameType: 'init' });
+      }
+      let user = connection.user ?? this.#users.get(connection.userId);
+      if (user === undefined) {
+        user = this.#createUser(connection.userId, radiusOk && frame.radiusKm !== undefined ? frame.radiusKm : undefined, frame.sharing);
+      }
+      if (connection.user === undefined) {
+        connection.user = user;
+        user.connections.add(connection);
+      }
+      await user.ready;
+      const target = user;
+      await user.run(async () => {
+        if (radiusOk && frame.radiusKm !== undefined && frame.radiusKm !== target.radiusKm) {
+          await this.#setRadius(target, frame.radiusKm, false);
+        }
+        if (frame.sharing !== undefined && frame.sharing !== target.sharing) {
+          await this.#setSharing(target, frame.sharing, true);
+        }
+        if (frame.location !== undefined) this.#applyOwnSample(target, frame.location);
+      });
+      if (connection.released) return; // closed meanwhile
+      connection.phase = 'ready';
+      // Every device of the user gets the snapshot: a radius or sharing change from this init
+      // changed their list too.
+      this.#sendSnapshot(user);
+    } catch (error: unknown) {
+      if (connection.released) return;
+      this.#reportError('init failed', error);
+      connection.sendError(ErrorCode.INTERNAL, 'could not load the friend list; try again');
+      connection.close(CloseCode.INTERNAL_ERROR, 'init failed');
+      return;
+    }
+    const deferred = connection.deferred.splice(0);
+    for (const next of deferred) {
+      if (connection.phase !== 'ready') break;
+      this.#dispatch(connection, next);
+    }
+  }
+
+  #location(connection: Connection, user: LocalUser, frame: LocationFrame): void {
+    if (!connection.locationBudget.take()) {
+      connection.sendError(ErrorCode.RATE_LIMITED, 'location frame refused: too many location frames; resend later', {
+        seq: frame.seq,
+        frameType: 'location',
+      });
+      return;
+    }
+    this.counters.locationFrames++;
+    this.counters.samplesIn += frame.samples.length;
+    const receivedAt = this.#now();
+    let newest: LocationSample = frame.samples[0]!;
+    const records: HistorySample[] = [];
+    for (const sample of frame.samples) {
+      if (sample.timestamp > newest.timestamp) newest = sample;
+      const record: HistorySample = {
+        userId: user.id,
+        lat: sample.lat,
+        lon: sample.lon,
+        recordedAt: sample.timestamp,
+        receivedAt,
+      };
+      if (sample.accuracy !== undefined) record.accuracy = sample.accuracy;
+      records.push(record);
+    }
+    // The ack waits for the store; the live path below does not wait for it.
+    this.#history.write(records).then(
+      () => {
+        this.counters.samplesAcked += records.length;
+        connection.queue.control(`{"type":"ack","seq":${frame.seq},"count":${records.length}}`);
+      },
+      (error: unknown) => {
+        this.counters.historyFailures++;
+        const message = error instanceof NearbyError ? error.message : 'history store is unavailable';
+        connection.sendError(ErrorCode.HISTORY_UNAVAILABLE, message, { seq: frame.seq, frameType: 'location' });
+      },
+    );
+    this.#applyOwnSample(user, newest);
+  }
+
+  // ------------------------------------------------------------------ users
+
+  #createUser(userId: string, radiusKm: number | undefined, sharing: boolean | undefined): LocalUser {
+    const user = new LocalUser(userId, radiusKm ?? this.#options.radiusKm, sharing ?? true);
+    this.#users.set(userId, user);
+    const own = this.#channel(userId);
+    own.owner = user;
+    if (own.followers.size === 0) this.#subscriptions.subscribe(this.#channelName(userId));
+    user.ready = (async () => {
+      const friends = await this.#options.friends.getFriends(userId);
+      if (user.removed) return;
+      user.friends = this.#normalizeFriends(userId, friends);
+      if (user.sharing) await this.#attach(user);
+    })();
+    // A user whose friend list could not be loaded is forgotten, so the next connection retries.
+    user.ready.catch(() => this.#removeUser(user, false));
+    return user;
+  }
+
+  #normalizeFriends(userId: string, friends: readonly string[]): Set<string> {
+    const set = new Set<string>();
+    if (!Array.isArray(friends)) throw new TypeError(`getFriends(${userId}) must resolve to an array of user ids`);
+    for (const friend of friends) {
+      if (typeof friend !== 'string' || friend.length === 0 || friend === userId) continue;
+      set.add(friend);
+      if (set.size >= this.#options.maxFriends) break;
+    }
+    return set;
+  }
+
+  #removeUser(user: LocalUser, signedOff: boolean): void {
+    if (user.removed) return;
+    user.removed = true;
+    this.#users.delete(user.id);
+    if (user.attached) this.#detach(user);
+    const own = this.#channels.get(user.id);
+    if (own !== undefined && own.owner === user) {
+      own.owner = undefined;
+      this.#dropChannelIfUnused(own);
+    }
+    if (signedOff && user.sharing) {
+      this.#cache.delete(user.id).catch((error: unknown) => this.#reportError('cache delete failed', error));
+      this.#broadcast({ k: 'bye', s: this.#options.serverId, u: user.id });
+    }
+  }
+
+  /** Follows every friend's channel, then fills positions not yet known from the cache in one read. */
+  async #attach(user: LocalUser): Promise<void> {
+    user.attached = true;
+    for (const friendId of user.friends) this.#follow(user, friendId);
+    await this.#subscriptions.settled();
+    if (user.removed || !user.attached) return;
+    await this.#fillFromCache([...user.friends]);
+  }
+
+  #detach(user: LocalUser): void {
+    user.attached = false;
+    for (const friendId of user.friends) this.#unfollow(user, friendId);
+    user.visible.clear();
+  }
+
+  async #fillFromCache(userIds: string[]): Promise<void> {
+    const now = this.#now();
+    const missing = userIds.filter((id) => {
+      const state = this.#channels.get(id);
+      return state !== undefined && (state.last === undefined || now - state.last.t >= this.#options.inactiveAfterMs);
+    });
+    if (missing.length === 0) return;
+    let cached: Map<string, { lat: number; lon: number; updatedAt: number }>;
+    try {
+      cached = await this.#cache.getMany(missing);
+    } catch (error) {
+      // Degrade: the list fills in as friends' next updates arrive over Pub/Sub.
+      this.#reportError('location cache read failed', error);
+      return;
+    }
+    for (const [id, location] of cached) {
+      const state = this.#channels.get(id);
+      if (state === undefined) continue;
+      if (state.last === undefined || state.last.t < location.updatedAt) {
+        state.last = { lat: location.lat, lon: location.lon, t: location.updatedAt };
+      }
+    }
+  }
+
+  #validRadius(radiusKm: number): boolean {
+    return Number.isFinite(radiusKm) && radiusKm > 0 && radiusKm <= this.#options.maxRadiusKm;
+  }
+
+  #radiusMessage(radiusKm: number): string {
+    return `radiusKm must be in (0, ${this.#options.maxRadiusKm}], got ${radiusKm}`;
+  }
+
+  async #setRadius(user: LocalUser, radiusKm: number, announce: boolean): Promise<void> {
+    user.radiusKm = radiusKm;
+    if (announce) {
+      this.#publish(user.id, { k: 'rad', s: this.#options.serverId, u: user.id, r: radiusKm });
+      this.#sendSnapshot(user);
+    }
+  }
+
+  async #setSharing(user: LocalUser, sharing: boolean, announce: boolean): Promise<void> {
+    if (user.sharing === sharing) return;
+    user.sharing = sharing;
+    const serverId = this.#options.serverId;
+    if (!sharing) {
+      if (user.attached) this.#detach(user);
+      this.#cache.delete(user.id).catch((error: unknown) => this.#reportError('cache delete failed', error));
+      if (announce) this.#broadcast({ k: 'off', s: serverId, u: user.id });
+      return;
+    }
+    if (announce) this.#publish(user.id, { k: 'on', s: serverId, u: user.id });
+    await this.#attach(user);
+    // Friends see the user again at once, from the last position this server has.
+    const position = user.location;
+    if (position !== undefined && this.#now() - position.t < this.#options.inactiveAfterMs) {
+      this.#shareOwnPosition(user, position);
+    }
+  }
+
+  /** A sample from one of the user's devices: the user's new live position, if it is current. */
+  #applyOwnSample(user: LocalUser, sample: LocationSample): void {
+    if (!user.sharing) return;
+    const now = this.#now();
+    // Resent backlog (offline buffer) is history, not a live position.
+    if (now - sample.timestamp >= this.#options.inactiveAfterMs) return;
+    if (sample.timestamp < user.newestSampleAt) return;
+    user.newestSampleAt = sample.timestamp;
+    const position: Position = { lat: sample.lat, lon: sample.lon, t: now };
+    this.#setOwnPosition(user, position);
+    this.#shareOwnPosition(user, position);
+  }
+
+  /** Stores the user's position and re-checks every known friend against the user's radius. */
+  #setOwnPosition(user: LocalUser, position: Position): void {
+    if (user.location !== undefined && user.location.t > position.t) return;
+    user.location = position;
+    if (!user.attached) return;
+    for (const friendId of user.friends) {
+      const state = this.#channels.get(friendId);
+      if (state !== undefined) this.#evaluate(user, state);
+    }
+  }
+
+  /** Cache write with TTL and one publish on the user's own channel: constant work per update. */
+  #shareOwnPosition(user: LocalUser, position: Position): void {
+    this.#cache
+      .set(user.id, { lat: position.lat, lon: position.lon, updatedAt: position.t }, this.#options.inactiveAfterMs)
+      .catch((error: unknown) => this.#reportError('location cache write failed', error));
+    this.#broadcast({ k: 'loc', s: this.#options.serverId, u: user.id, lat: position.lat, lon: position.lon, t: position.t });
+  }
+
+  // ------------------------------------------------------------------ friend graph changes
+
+  /** Applies "`friendId` is now a friend of `userId`" here and tells the other servers. */
+  async friendAdded(userId: string, friendId: string): Promise<void> {
+    await this.#broadcastAndApply({ k: 'fa', s: this.#options.serverId, u: userId, f: friendId });
+  }
+
+  /** Applies "`friendId` is no longer a friend of `userId`" here and tells the other servers. */
+  async friendRemoved(userId: string, friendId: string): Promise<void> {
+    await this.#broadcastAndApply({ k: 'fr', s: this.#options.serverId, u: userId, f: friendId });
+  }
+
+  async #broadcastAndApply(message: BusMessage & { k: 'fa' | 'fr' }): Promise<void> {
+    this.#publish(message.u, message);
+    await this.#applyFriendChange(message);
+  }
+
+  async #applyFriendChange(message: { k: 'fa' | 'fr'; u: string; f: string }): Promise<void> {
+    const user = this.#users.get(message.u);
+    if (user === undefined) return;
+    await user.ready.catch(() => undefined);
+    await user.run(async () => {
+      if (user.removed) return;
+      if (message.k === 'fa') await this.#addFriend(user, message.f);
+      else this.#removeFriend(user, message.f);
+    });
+  }
+
+  async #addFriend(user: LocalUser, friendId: string): Promise<void> {
+    if (friendId === user.id || user.friends.has(friendId)) return;
+    if (user.friends.size >= this.#options.maxFriends) {
+      this.#reportError(
+        'friend not added',
+        new NearbyError(ErrorCode.INVALID_ARGUMENT, `${user.id} already has maxFriends (${this.#options.maxFriends}) friends`),
+      );
+      return;
+    }
+    user.friends.add(friendId);
+    this.#controlToUser(user, JSON.stringify({ type: 'friend_added', userId: friendId }));
+    if (!user.attached) return;
+    const state = this.#follow(user, friendId);
+    await this.#subscriptions.settled();
+    await this.#fillFromCache([friendId]);
+    if (!user.removed && user.attached) this.#evaluate(user, state);
+  }
+
+  #removeFriend(user: LocalUser, friendId: string): void {
+    if (!user.friends.delete(friendId)) return;
+    if (user.visible.delete(friendId)) this.#leftToUser(user, friendId, JSON.stringify(friendId), LeaveReason.UNFRIENDED);
+    this.#controlToUser(user, JSON.stringify({ type: 'friend_removed', userId: friendId }));
+    if (user.attached) this.#unfollow(user, friendId);
+  }
+
+  // ------------------------------------------------------------------ channels and fan-out
+
+  #channelName(userId: string): string {
+    return this.#options.channelPrefix + userId;
+  }
+
+  #channel(userId: string): ChannelState {
+    let state = this.#channels.get(userId);
+    if (state === undefined) {
+      state = { userId, idJson: JSON.stringify(userId), followers: new Set(), owner: undefined, last: undefined };
+      this.#channels.set(userId, state);
+    }
+    return state;
+  }
+
+  /** Reference-counted: the transport subscribes when the channel's first local interest appears. */
+  #follow(user: LocalUser, friendId: string): ChannelState {
+    const state = this.#channel(friendId);
+    const wasUnused = state.followers.size === 0 && state.owner === undefined;
+    state.followers.add(user);
+    if (wasUnused) this.#subscriptions.subscribe(this.#channelName(friendId));
+    return state;
+  }
+
+  #unfollow(user: LocalUser, friendId: string): void {
+    const state = this.#channels.get(friendId);
+    if (state === undefined) return;
+    state.followers.delete(user);
+    this.#dropChannelIfUnused(state);
+  }
+
+  #dropChannelIfUnused(state: ChannelState): void {
+    if (state.followers.size > 0 || state.owner !== undefined) return;
+    this.#channels.delete(state.userId);
+    this.#subscriptions.unsubscribe(this.#channelName(state.userId));
+  }
+
+  /** Decides whether `state`'s user belongs in `viewer`'s list, and queues the change if any. */
+  #evaluate(viewer: LocalUser, state: ChannelState): void {
+    const position = state.last;
+    const location = viewer.location;
+    if (!viewer.attached || location === undefined) return;
+    this.counters.friendEvaluations++;
+    const now = this.#now();
+    const fresh = position !== undefined && now - position.t < this.#options.inactiveAfterMs;
+    if (fresh && mayBeWithin(location, position, viewer.radiusKm)) {
+      const distance = distanceKm(location, position);
+      if (distance <= viewer.radiusKm) {
+        const previous = viewer.visible.get(state.userId);
+        viewer.visible.set(state.userId, distance);
+        if (previous === distance && position.t <= location.t) {
+          // Only the viewer moved and the distance is unchanged to the metre: nothing to send.
+          return;
+        }
+        const entry = `{"userId":${state.idJson},"lat":${position.lat},"lon":${position.lon},"distanceKm":${distance},"updatedAt":${position.t}}`;
+        for (const connection of viewer.connections) {
+          if (connection.phase !== 'ready') continue; // it gets a snapshot when init completes
+          connection.queue.updateFriend(state.userId, entry);
+          this.counters.friendUpdatesQueued++;
+        }
+        return;
+      }
+    }
+    if (viewer.visible.delete(state.userId)) {
+      this.#leftToUser(viewer, state.userId, state.idJson, fresh ? LeaveReason.OUT_OF_RANGE : LeaveReason.INACTIVE);
+    }
+  }
+
+  #leftToUser(user: LocalUser, friendId: string, idJson: string, reason: LeaveReason): void {
+    for (const connection of user.connections) {
+      if (connection.phase !== 'ready') continue;
+      connection.queue.friendLeft(friendId, idJson, reason);
+      this.counters.friendLeftQueued++;
+    }
+  }
+
+  #controlToUser(user: LocalUser, frame: string): void {
+    for (const connection of user.connections) if (connection.phase === 'ready') connection.queue.control(frame);
+  }
+
+  /** Sends the user's full list to every ready device, rebuilding `visible` from scratch. */
+  #sendSnapshot(user: LocalUser): void {
+    const now = this.#now();
+    const friends: NearbyFriend[] = [];
+    user.visible.clear();
+    const location = user.location;
+    if (user.attached && location !== undefined) {
+      for (const friendId of user.friends) {
+        const position = this.#channels.get(friendId)?.last;
+        if (position === undefined || now - position.t >= this.#options.inactiveAfterMs) continue;
+        if (!mayBeWithin(location, position, user.radiusKm)) continue;
+        const distance = distanceKm(location, position);
+        if (distance > user.radiusKm) continue;
+        user.visible.set(friendId, distance);
+        friends.push({ userId: friendId, lat: position.lat, lon: position.lon, distanceKm: distance, updatedAt: position.t });
+      }
+    }
+    friends.sort((a, b) => a.distanceKm - b.distanceKm || (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
+    const frame = JSON.stringify({
+      type: 'snapshot',
+      userId: user.id,
+      radiusKm: user.radiusKm,
+      maxRadiusKm: this.#options.maxRadiusKm,
+      sharing: user.sharing,
+      inactiveAfterMs: this.#options.inactiveAfterMs,
+      serverTime: now,
+      friends,
+    });
+    for (const connection of user.connections) if (connection.phase === 'ready') connection.queue.snapshot(frame);
+  }
+
+  // ------------------------------------------------------------------ bus
+
+  /** Applies a message here and publishes it for the other servers. */
+  #broadcast(message: BusMessage): void {
+    this.#apply(message);
+    this.#publish(message.u, message);
+  }
+
+  #publish(userId: string, message: BusMessage): void {
+    this.counters.busMessagesPublished++;
+    this.#pubsub
+      .publish(this.#channelName(userId), encodeBusMessage(message))
+      .catch((error: unknown) => this.#reportError('pubsub publish failed', error));
+  }
+
+  #onBusMessage(channel: string, text: string): void {
+    this.counters.busMessagesIn++;
+    const message = decodeBusMessage(text);
+    // Our own messages were applied when sent; a message must also be about its channel's user.
+    if (message === undefined || message.s === this.#options.serverId) return;
+    if (channel !== this.#channelName(message.u)) return;
+    try {
+      this.#apply(message);
+    } catch (error) {
+      this.#reportError('bus message handling failed', error);
+    }
+  }
+
+  #apply(message: BusMessage): void {
+    const remote = message.s !== this.#options.serverId;
+    const state = this.#channels.get(message.u);
+    switch (message.k) {
+      case 'loc': {
+        if (state === undefined) return;
+        if (state.last !== undefined && state.last.t > message.t) return; // older than what we have
+        const position: Position = { lat: message.lat, lon: message.lon, t: message.t };
+        state.last = position;
+        if (remote && state.owner !== undefined) this.#setOwnPosition(state.owner, position);
+        for (const follower of state.followers) this.#evaluate(follower, state);
+        return;
+      }
+      case 'off':
+      case 'bye': {
+        if (state === undefined) return;
+        state.last = undefined;
+        const reason = message.k === 'off' ? LeaveReason.SHARING_OFF : LeaveReason.OFFLINE;
+        for (const follower of state.followers) {
+          if (follower.visible.delete(message.u)) this.#leftToUser(follower, message.u, state.idJson, reason);
+        }
+        if (message.k === 'off' && remote && state.owner !== undefined) {
+          const owner = state.owner;
+          void owner.run(async () => {
+            await this.#setSharing(owner, false, false);
+            this.#sendSnapshot(owner);
+          });
+        }
+        return;
+      }
+      case 'on': {
+        const owner = state?.owner;
+        if (!remote || owner === undefined) return;
+        void owner.run(async () => {
+          await this.#setSharing(owner, true, false);
+          this.#sendSnapshot(owner);
+        });
+        return;
+      }
+      case 'rad': {
+        const owner = state?.owner;
+        if (!remote || owner === undefined || !this.#validRadius(message.r)) return;
+        void owner.run(() => {
+          owner.radiusKm = message.r;
+          this.#sendSnapshot(owner);
+        });
+        return;
+      }
+      case 'fa':
+      case 'fr':
+        if (remote) void this.#applyFriendChange(message);
+        return;
+    }
+  }
+
+  // ------------------------------------------------------------------ maintenance
+
+  /** Expires inactive friends and closes idle connections. Called periodically by the server. */
+  sweep(): void {
+    const now = this.#now();
+    const inactiveAfter = this.#options.inactiveAfterMs;
+    for (const state of this.#channels.values()) {
+      if (state.last === undefined || now - state.last.t < inactiveAfter) continue;
+      state.last = undefined;
+      for (const follower of state.followers) {
+        if (follower.visible.delete(state.userId)) {
+          this.#leftToUser(follower, state.userId, state.idJson, LeaveReason.INACTIVE);
+        }
+      }
+    }
+    const idleTimeout = this.#options.idleTimeoutMs;
+    if (idleTimeout > 0) {
+      for (const connection of this.#connections) {
+        if (now - connection.lastSeenAt >= idleTimeout) connection.close(CloseCode.IDLE_TIMEOUT, 'idle timeout');
+      }
+    }
+  }
+
+  #now(): number {
+    return this.#options.timers.now();
+  }
+
+  #reportError(context: string, error: unknown): void {
+    try {
+      this.#options.onError(
+        error instanceof NearbyError ? error : new NearbyError(ErrorCode.INTERNAL, `${context}: ${describe(error)}`, { cause: error }),
+      );
+    } catch {
+      // An onError that throws must not take the server down.
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

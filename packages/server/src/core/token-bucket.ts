@@ -1,0 +1,49 @@
+/** Capacity and refill rate of a {@link TokenBucket}. */
+export interface TokenBucketOptions {
+  /** Most tokens held: the burst size. */
+  capacity: number;
+  /** Tokens added per second. */
+  refillPerSecond: number;
+}
+
+/**
+ * A token bucket: each `take` spends one token; tokens refill continuously up to `capacity`.
+ * Time comes from the injected `now`, so it is deterministic under test.
+ */
+export class TokenBucket {
+  #tokens: number;
+  #updatedAt: number;
+
+  constructor(
+    private readonly options: TokenBucketOptions,
+    private readonly now: () => number,
+  ) {
+    if (!(options.capacity >= 1) || !(options.refillPerSecond > 0)) {
+      throw new RangeError('token bucket needs capacity >= 1 and refillPerSecond > 0');
+    }
+    this.#tokens = options.capacity;
+    this.#updatedAt = now();
+  }
+
+  /** Spends one token if there is one; false means the caller is over its rate. */
+  take(): boolean {
+    this.#refill();
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+
+  /** Tokens available now (fractional). */
+  get available(): number {
+    this.#refill();
+    return this.#tokens;
+  }
+
+  #refill(): void {
+    const now = this.now();
+    const elapsedMs = now - this.#updatedAt;
+    if (elapsedMs <= 0) return;
+    this.#updatedAt = now;
+    this.#tokens = Math.min(this.options.capacity, this.#tokens + (elapsedMs / 1000) * this.options.refillPerSecond);
+  }
+}

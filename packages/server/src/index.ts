@@ -1,0 +1,33 @@
+export { createNearbyServer } from './server.js';
+export type { NearbyServer, NearbyServerState, NearbyServerStats, DrainOptions } from './server.js';
+export type { NearbyServerOptions, Authenticate } from './options.js';
+export { MemoryLocationCache } from './adapters/memory/location-cache.js';
+export type { MemoryLocationCacheOptions } from './adapters/memory/location-cache.js';
+export { MemoryPubSub, MemoryPubSubHub } from './adapters/memory/pubsub.js';
+export type { MemoryPubSubOptions, MemoryPubSubStats } from './adapters/memory/pubsub.js';
+export { MemoryHistoryStore } from './adapters/memory/history-store.js';
+export type { MemoryHistoryStoreOptions } from './adapters/memory/history-store.js';
+export type {
+  CachedLocation,
+  LocationCache,
+  PubSubTransport,
+  PubSubMessageHandler,
+  HistorySample,
+  HistoryQuery,
+  HistoryStore,
+  FriendGraph,
+  Discovery,
+  DiscoveryNode,
+} from './adapters/types.js';
+export type { Timers } from './core/timers.js';
+export type { TokenBucketOptions } from './core/token-bucket.js';
+export { tokenFromRequest } from './auth.js';
+export {
+  NearbyError,
+  isNearbyError,
+  ErrorCode,
+  CloseCode,
+  LeaveReason,
+  PROTOCOL_VERSION,
+} from '@nearby/protocol';
+export type { NearbyFriend, LocationSample } from '@nearby/protocol';

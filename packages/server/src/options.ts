@@ -1,0 +1,160 @@
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { ErrorCode, Limits, NearbyError } from '@nearby/protocol';
+import type { FriendGraph, HistoryStore, LocationCache, PubSubTransport } from './adapters/types.js';
+import type { TokenBucketOptions } from './core/token-bucket.js';
+import { globalTimers, type Timers } from './core/timers.js';
+
+/**
+ * Resolves the user id of an upgrade request, or null to refuse it (the socket is then closed
+ * with 4001). This is the only source of identity: frames never name their sender.
+ */
+export type Authenticate = (request: IncomingMessage) => Promise<string | null> | string | null;
+
+/** Options of {@link createNearbyServer}. */
+export interface NearbyServerOptions {
+  authenticate: Authenticate;
+  friends: FriendGraph;
+  /** Location cache; a {@link MemoryLocationCache} when omitted. */
+  cache?: LocationCache;
+  /** Pub/Sub transport; a {@link MemoryPubSub} when omitted. */
+  pubsub?: PubSubTransport;
+  /** History store; a {@link MemoryHistoryStore} when omitted. */
+  history?: HistoryStore;
+  /** Default radius in km for users who did not choose one. Default 8. */
+  radiusKm?: number;
+  /** Largest radius a user may choose, in km. Default 50. */
+  maxRadiusKm?: number;
+  /** A friend without a location update for this long disappears (and the cache TTL). Default 600 000 (10 min). */
+  inactiveAfterMs?: number;
+  /** Most friends loaded per user; the rest of the list is ignored. Default 5000. */
+  maxFriends?: number;
+  /** Port to listen on (0 picks a free one). Give either `port` or `server`. */
+  port?: number;
+  /** Host to bind when listening on `port`. Default: all interfaces. */
+  host?: string;
+  /** Existing HTTP server to attach to; the host application calls its `listen`. */
+  server?: HttpServer;
+  /** Path WebSocket upgrades must use. Default `/nearby`. */
+  path?: string;
+  /** Largest inbound frame in bytes; larger ones close the connection with 1009. Default 16 KiB. */
+  maxPayloadBytes?: number;
+  /** Per-connection token buckets. */
+  rateLimit?: {
+    /** Every inbound frame. Default capacity 40, 20 per second. */
+    frames?: TokenBucketOptions;
+    /** `location` frames. Default capacity 20, one every 2 s. */
+    locations?: TokenBucketOptions;
+    /** Frames dropped in a row after which the connection is closed with 4029. Default 100. */
+    maxConsecutiveDrops?: number;
+  };
+  /** A connection that sends nothing (not even a ping) for this long is closed with 4008. 0 disables. Default 75 000. */
+  idleTimeoutMs?: number;
+  /** How often inactivity and idleness are checked. Default 5 000. */
+  sweepIntervalMs?: number;
+  /** Default window over which `drain()` moves clients off. Default 30 000. */
+  drainWindowMs?: number;
+  /** History batching: most samples per store call, backlog bound and store timeout. */
+  historyWriter?: { maxBatchSamples?: number; maxPendingSamples?: number; timeoutMs?: number };
+  /** Prefix of per-user Pub/Sub channel names. Default `nearby:u:`. */
+  channelPrefix?: string;
+  /** Identity of this server process on the bus. Default: random. */
+  serverId?: string;
+  /** Receives errors that do not belong to one connection (adapter failures). Default: console.error. */
+  onError?: (error: unknown) => void;
+  /** Clock and timers; defaults use the globals at call time. */
+  timers?: Timers;
+}
+
+/** Options after defaults, as the core uses them. */
+export interface ResolvedOptions {
+  authenticate: Authenticate;
+  friends: FriendGraph;
+  radiusKm: number;
+  maxRadiusKm: number;
+  inactiveAfterMs: number;
+  maxFriends: number;
+  port: number | undefined;
+  host: string | undefined;
+  server: HttpServer | undefined;
+  path: string;
+  maxPayloadBytes: number;
+  frameLimit: TokenBucketOptions;
+  locationLimit: TokenBucketOptions;
+  maxConsecutiveDrops: number;
+  idleTimeoutMs: number;
+  sweepIntervalMs: number;
+  drainWindowMs: number;
+  historyWriter: { maxBatchSamples?: number; maxPendingSamples?: number; timeoutMs?: number };
+  channelPrefix: string;
+  serverId: string;
+  onError: (error: unknown) => void;
+  timers: Timers;
+}
+
+function invalid(message: string): NearbyError {
+  return new NearbyError(ErrorCode.INVALID_ARGUMENT, message);
+}
+
+function positive(name: string, value: number | undefined, fallback: number, { allowZero = false } = {}): number {
+  const resolved = value ?? fallback;
+  if (typeof resolved !== 'number' || !Number.isFinite(resolved) || resolved < 0 || (!allowZero && resolved === 0)) {
+    throw invalid(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} finite number, got ${String(value)}`);
+  }
+  return resolved;
+}
+
+function bucket(name: string, value: TokenBucketOptions | undefined, fallback: TokenBucketOptions): TokenBucketOptions {
+  const resolved = value ?? fallback;
+  positive(`${name}.capacity`, resolved.capacity, fallback.capacity);
+  positive(`${name}.refillPerSecond`, resolved.refillPerSecond, fallback.refillPerSecond);
+  if (resolved.capacity < 1) throw invalid(`${name}.capacity must be at least 1`);
+  return resolved;
+}
+
+function randomId(): string {
+  return `srv-${Math.random().toString(36).slice(2, 10)}${Date.now().toString(36)}`;
+}
+
+/** Applies defaults and rejects impossible configurations with a message naming the option. */
+export function resolveOptions(options: NearbyServerOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw invalid('options are required');
+  if (typeof options.authenticate !== 'function') throw invalid('authenticate must be a function (request) => userId | null');
+  if (typeof options.friends?.getFriends !== 'function') throw invalid('friends must be a FriendGraph with getFriends(userId)');
+  if (options.port !== undefined && options.server !== undefined) throw invalid('give either port or server, not both');
+  if (options.port === undefined && options.server === undefined) throw invalid('give a port to listen on, or an http server to attach to');
+  if (options.port !== undefined && (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535)) {
+    throw invalid(`port must be an integer in [0, 65535], got ${String(options.port)}`);
+  }
+  const maxRadiusKm = positive('maxRadiusKm', options.maxRadiusKm, 50);
+  if (maxRadiusKm > Limits.MAX_RADIUS_KM) throw invalid(`maxRadiusKm must be at most ${Limits.MAX_RADIUS_KM}`);
+  const radiusKm = positive('radiusKm', options.radiusKm, 8);
+  if (radiusKm > maxRadiusKm) throw invalid(`radiusKm (${radiusKm}) must not exceed maxRadiusKm (${maxRadiusKm})`);
+  const maxFriends = positive('maxFriends', options.maxFriends, 5000);
+  if (!Number.isInteger(maxFriends)) throw invalid('maxFriends must be an integer');
+  const path = options.path ?? '/nearby';
+  if (!path.startsWith('/')) throw invalid(`path must start with "/", got ${path}`);
+  return {
+    authenticate: options.authenticate,
+    friends: options.friends,
+    radiusKm,
+    maxRadiusKm,
+    inactiveAfterMs: positive('inactiveAfterMs', options.inactiveAfterMs, 600_000),
+    maxFriends,
+    port: options.port,
+    host: options.host,
+    server: options.server,
+    path,
+    maxPayloadBytes: positive('maxPayloadBytes', options.maxPayloadBytes, 16 * 1024),
+    frameLimit: bucket('rateLimit.frames', options.rateLimit?.frames, { capacity: 40, refillPerSecond: 20 }),
+    locationLimit: bucket('rateLimit.locations', options.rateLimit?.locations, { capacity: 20, refillPerSecond: 0.5 }),
+    maxConsecutiveDrops: positive('rateLimit.maxConsecutiveDrops', options.rateLimit?.maxConsecutiveDrops, 100),
+    idleTimeoutMs: positive('idleTimeoutMs', options.idleTimeoutMs, 75_000, { allowZero: true }),
+    sweepIntervalMs: positive('sweepIntervalMs', options.sweepIntervalMs, 5_000),
+    drainWindowMs: positive('drainWindowMs', options.drainWindowMs, 30_000, { allowZero: true }),
+    historyWriter: options.historyWriter ?? {},
+    channelPrefix: options.channelPrefix ?? 'nearby:u:',
+    serverId: options.serverId ?? randomId(),
+    onError: options.onError ?? ((error) => console.error('[nearby]', error)),
+    timers: options.timers ?? globalTimers,
+  };
+}
