@@ -336,6 +336,10 @@ export class NearbyCore {
       if (user.removed) return;
       user.friends = this.#normalizeFriends(userId, friends);
       if (user.sharing) await this.#attach(user);
+      else await this.#fillFromCache([userId]);
+      // A device that connects without a fix uses the position another device of the user shared.
+      const own = this.#channels.get(userId)?.last;
+      if (own !== undefined && user.location === undefined && !user.removed) this.#setOwnPosition(user, own);
     })();
     // A user whose friend list could not be loaded is forgotten, so the next connection retries.
     user.ready.catch(() => this.#removeUser(user, false));
@@ -375,7 +379,7 @@ export class NearbyCore {
     for (const friendId of user.friends) this.#follow(user, friendId);
     await this.#subscriptions.settled();
     if (user.removed || !user.attached) return;
-    await this.#fillFromCache([...user.friends]);
+    await this.#fillFromCache([user.id, ...user.friends]);
   }
 
   #detach(user: LocalUser): void {

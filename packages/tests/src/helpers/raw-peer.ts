@@ -32,6 +32,8 @@ export class RawPeer {
       this.socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
     });
     this.socket.on('error', () => {});
+    // Callers that never await `opened` (refusal tests) must not leave an unhandled rejection.
+    this.opened.catch(() => {});
     this.socket.on('message', (data) => {
       const text = data.toString();
       this.raw.push(text);

@@ -1,0 +1,152 @@
+import { createServer, type Server } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LeaveReason } from '@nearby/protocol';
+import { MemoryLocationCache, MemoryPubSub, MemoryPubSubHub } from '@nearby/server';
+import { startServer, TestFriendGraph, type ServerResource } from './helpers/server-resource.js';
+import { RawPeer, at } from './helpers/raw-peer.js';
+import { ORIGIN, offsetKm } from './helpers/geo.js';
+
+/**
+ * Two server processes' worth of servers in one test process, sharing a bus and a cache the way
+ * processes share Redis: everything a user sees must not depend on which server they reached.
+ */
+let servers: ServerResource[] = [];
+const peers: RawPeer[] = [];
+
+async function cluster(count: number): Promise<ServerResource[]> {
+  const graph = new TestFriendGraph();
+  const hub = new MemoryPubSubHub();
+  const cache = new MemoryLocationCache();
+  servers = [];
+  for (let i = 0; i < count; i++) {
+    servers.push(await startServer({ graph, cache, pubsub: new MemoryPubSub({ hub }), serverId: `s${i}` }));
+  }
+  return servers;
+}
+
+async function peer(server: ServerResource, userId: string): Promise<RawPeer> {
+  const p = await RawPeer.connect(server.urlFor(userId));
+  peers.push(p);
+  return p;
+}
+
+let seq = 0;
+function move(p: RawPeer, point: { lat: number; lon: number }): void {
+  p.send({ type: 'location', seq: ++seq, samples: [at(point.lat, point.lon)] });
+}
+
+afterEach(async () => {
+  for (const p of peers.splice(0)) p.socket.terminate();
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+describe('servers sharing a bus', () => {
+  it('friends on different servers see each other, filtered by radius', async () => {
+    const [s0, s1] = await cluster(2);
+    s0!.graph.link('alice', 'bob');
+    const alice = await peer(s0!, 'alice');
+    const bob = await peer(s1!, 'bob');
+    await alice.init({ location: at(ORIGIN.lat, ORIGIN.lon) });
+    // Alice's position reached Bob's server through the shared cache.
+    expect((await bob.init({ location: at(offsetKm(ORIGIN, 2).lat, ORIGIN.lon) })).friends).toMatchObject([{ userId: 'alice' }]);
+    await alice.waitFor((f) => f.type === 'friend_update' && f.friends[0]?.userId === 'bob');
+
+    move(bob, offsetKm(ORIGIN, 20));
+    expect(await alice.waitFor((f) => f.type === 'friend_left')).toMatchObject({ userId: 'bob', reason: LeaveReason.OUT_OF_RANGE });
+    const mark = alice.frames.length;
+    move(bob, offsetKm(ORIGIN, 21));
+    await bob.sync();
+    await alice.sync();
+    expect(alice.raw.slice(mark).some((t) => t.includes('bob'))).toBe(false);
+  });
+
+  it('friendAdded and friendRemoved called on a server where neither user is connected reach both', async () => {
+    const [s0, s1, s2] = await cluster(3);
+    const alice = await peer(s0!, 'alice');
+    const bob = await peer(s1!, 'bob');
+    await alice.init({ location: at(ORIGIN.lat, ORIGIN.lon) });
+    await bob.init({ location: at(offsetKm(ORIGIN, 1).lat, ORIGIN.lon) });
+    s2!.graph.link('alice', 'bob');
+    await s2!.server.friendAdded('alice', 'bob');
+    await alice.waitFor((f) => f.type === 'friend_added' && f.userId === 'bob');
+    await bob.waitFor((f) => f.type === 'friend_added' && f.userId === 'alice');
+    await alice.waitFor((f) => f.type === 'friend_update' && f.friends[0]?.userId === 'bob');
+
+    s2!.graph.unlink('alice', 'bob');
+    await s2!.server.friendRemoved('alice', 'bob');
+    expect(await alice.waitFor((f) => f.type === 'friend_left')).toMatchObject({ userId: 'bob', reason: LeaveReason.UNFRIENDED });
+    await bob.waitFor((f) => f.type === 'friend_removed' && f.userId === 'alice');
+  });
+
+  it('devices of one user on different servers stay in sync: position, radius and sharing', async () => {
+    const [s0, s1, s2] = await cluster(3);
+    s0!.graph.link('alice', 'bob');
+    const phone = await peer(s0!, 'alice');
+    const laptop = await peer(s1!, 'alice');
+    const bob = await peer(s2!, 'bob');
+    await phone.init({ location: at(ORIGIN.lat, ORIGIN.lon) });
+    await laptop.init();
+    await bob.init({ location: at(offsetKm(ORIGIN, 3).lat, ORIGIN.lon) });
+    // The laptop never sent a position, but computes distances from the phone's.
+    const onLaptop = await laptop.waitFor((f) => f.type === 'friend_update');
+    const onPhone = await phone.waitFor((f) => f.type === 'friend_update');
+    expect(onLaptop).toEqual(onPhone);
+
+    let mark = laptop.frames.length;
+    phone.send({ type: 'radius', radiusKm: 2 });
+    expect(await laptop.waitFor((f) => f.type === 'snapshot', mark)).toMatchObject({ radiusKm: 2, friends: [] });
+
+    mark = laptop.frames.length;
+    phone.send({ type: 'sharing', enabled: false });
+    expect(await laptop.waitFor((f) => f.type === 'snapshot', mark)).toMatchObject({ sharing: false });
+    expect(await bob.waitFor((f) => f.type === 'friend_left')).toMatchObject({ userId: 'alice', reason: LeaveReason.SHARING_OFF });
+  });
+
+  it('each server subscribes once to a channel, whatever the number of its local followers', async () => {
+    const [s0, s1] = await cluster(2);
+    for (const fan of ['f1', 'f2', 'f3']) s0!.graph.link(fan, 'star');
+    for (const fan of ['f1', 'f2', 'f3']) await (await peer(s0!, fan)).init({ location: at(ORIGIN.lat, ORIGIN.lon) });
+    const star = await peer(s1!, 'star');
+    await star.init({ location: at(ORIGIN.lat, ORIGIN.lon) });
+    expect(s0!.server.stats().channels).toBe(4); // three own channels + one "star"
+    const before = s0!.server.stats().busMessagesIn;
+    move(star, offsetKm(ORIGIN, 0.5));
+    await star.sync();
+    await expect.poll(() => s0!.server.stats().busMessagesIn - before).toBe(1);
+  });
+});
+
+describe('attaching to an existing http server', () => {
+  let http: Server | undefined;
+  afterEach(() => new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve())));
+
+  it('serves the protocol on its path and leaves other upgrades and requests to the host', async () => {
+    http = createServer((_request, response) => response.end('host app'));
+    let otherUpgrades = 0;
+    http.on('upgrade', (request, socket) => {
+      if (request.url?.startsWith('/other')) {
+        otherUpgrades++;
+        socket.destroy();
+      }
+    });
+    const { createNearbyServer } = await import('@nearby/server');
+    const graph = new TestFriendGraph();
+    const server = createNearbyServer({
+      authenticate: () => 'alice',
+      friends: graph,
+      server: http,
+      path: '/realtime',
+    });
+    await server.listen();
+    await new Promise<void>((resolve) => http!.listen(0, '127.0.0.1', () => resolve()));
+    const port = (http.address() as { port: number }).port;
+    const alice = await RawPeer.connect(`ws://127.0.0.1:${port}/realtime`);
+    expect(await alice.init()).toMatchObject({ userId: 'alice' });
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('host app');
+    const other = new RawPeer(`ws://127.0.0.1:${port}/other`);
+    await other.closed;
+    expect(otherUpgrades).toBe(1);
+    alice.socket.terminate();
+    await server.close();
+  });
+});
