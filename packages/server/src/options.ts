@@ -41,9 +41,9 @@ export interface NearbyServerOptions {
   /** Per-connection token buckets. */
   rateLimit?: {
     /** Every inbound frame. Default capacity 40, 20 per second. */
-    frames?: TokenBucketOptions;
+    frames?: Partial<TokenBucketOptions>;
     /** `location` frames. Default capacity 20, one every 2 s. */
-    locations?: TokenBucketOptions;
+    locations?: Partial<TokenBucketOptions>;
     /** Frames dropped in a row after which the connection is closed with 4029. Default 100. */
     maxConsecutiveDrops?: number;
   };
@@ -103,12 +103,14 @@ function positive(name: string, value: number | undefined, fallback: number, { a
   return resolved;
 }
 
-function bucket(name: string, value: TokenBucketOptions | undefined, fallback: TokenBucketOptions): TokenBucketOptions {
-  const resolved = value ?? fallback;
-  positive(`${name}.capacity`, resolved.capacity, fallback.capacity);
-  positive(`${name}.refillPerSecond`, resolved.refillPerSecond, fallback.refillPerSecond);
-  if (resolved.capacity < 1) throw invalid(`${name}.capacity must be at least 1`);
-  return resolved;
+function bucket(name: string, value: Partial<TokenBucketOptions> | undefined, fallback: TokenBucketOptions): TokenBucketOptions {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'object' || value === null) throw invalid(`${name} must be { capacity, refillPerSecond }`);
+  // A field left out takes its default; a field given must be valid.
+  const capacity = positive(`${name}.capacity`, value.capacity, fallback.capacity);
+  const refillPerSecond = positive(`${name}.refillPerSecond`, value.refillPerSecond, fallback.refillPerSecond);
+  if (capacity < 1) throw invalid(`${name}.capacity must be at least 1, got ${capacity}`);
+  return { capacity, refillPerSecond };
 }
 
 function randomId(): string {

@@ -13,6 +13,8 @@ export interface OutboundQueueOptions {
   highWaterMark?: number;
   /** Most ordered control frames (acks, errors, pongs, …) held while blocked before `onOverflow`. Default 1024. */
   maxControlFrames?: number;
+  /** While blocked, how often to re-check the sink when no write callback is due. Default 25 ms. */
+  retryMs?: number;
   /** Called once when the peer stopped reading and the control backlog overflowed. */
   onOverflow?: () => void;
   /** Schedules a flush; defaults to setImmediate so one I/O phase's events share a frame. */
@@ -35,6 +37,8 @@ export class OutboundQueue {
   readonly #maxControlFrames: number;
   readonly #onOverflow: () => void;
   readonly #schedule: (flush: () => void) => void;
+  readonly #retryMs: number;
+  #retryTimer: ReturnType<typeof globalThis.setTimeout> | undefined;
   readonly #friends = new Map<string, FriendEvent>();
   #controls: string[] = [];
   #snapshot: string | undefined;
@@ -49,6 +53,7 @@ export class OutboundQueue {
     this.#maxControlFrames = options.maxControlFrames ?? 1024;
     this.#onOverflow = options.onOverflow ?? (() => {});
     this.#schedule = options.schedule ?? ((flush) => globalThis.setImmediate(flush));
+    this.#retryMs = options.retryMs ?? 25;
   }
 
   /** Friend events waiting to be written. */
@@ -85,7 +90,8 @@ export class OutboundQueue {
   /** Queues a frame that must be delivered in order (ack, error, pong, friend_added, …). */
   control(frame: string): void {
     if (this.#closed) return;
-    if (this.#controls.length >= this.#maxControlFrames) {
+    // Only a blocked queue can overflow: a peer that is reading gets any number of frames.
+    if (this.#blocked && this.#controls.length >= this.#maxControlFrames) {
       this.close();
       this.#onOverflow();
       return;
@@ -99,7 +105,7 @@ export class OutboundQueue {
     this.#scheduled = false;
     if (this.#closed) return;
     if (this.#sink.bufferedAmount > this.#highWaterMark) {
-      this.#blocked = true;
+      this.#block();
       return;
     }
     const frames: string[] = [];
@@ -131,17 +137,40 @@ export class OutboundQueue {
   /** Drops everything pending and refuses further frames. */
   close(): void {
     this.#closed = true;
+    if (this.#retryTimer !== undefined) globalThis.clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
     this.#friends.clear();
     this.#controls = [];
     this.#snapshot = undefined;
   }
 
   readonly #onLastWritten = (): void => {
-    if (!this.#blocked || this.#closed) return;
-    if (this.#sink.bufferedAmount > this.#highWaterMark) return;
+    if (this.#blocked) this.#tryUnblock();
+  };
+
+  /**
+   * Stops writing until the sink drains. The last write's callback usually unblocks it; a timer
+   * re-checks too, for when the sink filled up with frames this queue did not write.
+   */
+  #block(): void {
+    this.#blocked = true;
+    if (this.#retryTimer !== undefined) return;
+    this.#retryTimer = globalThis.setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (this.#blocked) this.#tryUnblock();
+    }, this.#retryMs);
+    this.#retryTimer.unref?.();
+  }
+
+  #tryUnblock(): void {
+    if (this.#closed) return;
+    if (this.#sink.bufferedAmount > this.#highWaterMark) {
+      this.#block();
+      return;
+    }
     this.#blocked = false;
     if (this.#hasPending()) this.flush();
-  };
+  }
 
   #hasPending(): boolean {
     return this.#snapshot !== undefined || this.#friends.size > 0 || this.#controls.length > 0;

@@ -50,9 +50,10 @@ export class SubscriptionBatcher {
     const subscribe = [...this.#toSubscribe];
     this.#toUnsubscribe.clear();
     this.#toSubscribe.clear();
+    // Each call is wrapped so a transport that throws synchronously is handled like one that rejects.
     const calls: Promise<void>[] = [];
-    if (unsubscribe.length > 0) calls.push(this.#transport.unsubscribe(unsubscribe));
-    if (subscribe.length > 0) calls.push(this.#transport.subscribe(subscribe));
+    if (unsubscribe.length > 0) calls.push(Promise.resolve().then(() => this.#transport.unsubscribe(unsubscribe)));
+    if (subscribe.length > 0) calls.push(Promise.resolve().then(() => this.#transport.subscribe(subscribe)));
     const results = await Promise.allSettled(calls);
     for (const result of results) if (result.status === 'rejected') this.#onError(result.reason);
   }

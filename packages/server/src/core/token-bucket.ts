@@ -1,3 +1,5 @@
+const TOLERANCE = 1e-9;
+
 /** Capacity and refill rate of a {@link TokenBucket}. */
 export interface TokenBucketOptions {
   /** Most tokens held: the burst size. */
@@ -28,8 +30,9 @@ export class TokenBucket {
   /** Spends one token if there is one; false means the caller is over its rate. */
   take(): boolean {
     this.#refill();
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
+    // Refills add fractions (0.1 + 0.1 + … falls just short of 1), so compare with a tolerance.
+    if (this.#tokens < 1 - TOLERANCE) return false;
+    this.#tokens = Math.max(0, this.#tokens - 1);
     return true;
   }
 
