@@ -1,0 +1,856 @@
+import {
+  CloseCode,
+  ErrorCode,
+  LeaveReason,
+  Limits,
+  NearbyError,
+  PROTOCOL_VERSION,
+  TERMINAL_CLOSE_CODES,
+  decodeServerFrame,
+  distanceKm,
+  encodeFrame,
+  type ClientFrame,
+  type ErrorFrame,
+  type InitFrame,
+  type LatLon,
+  type LocationSample,
+  type ServerFrame,
+  type SnapshotFrame,
+} from '@nearby/protocol';
+import { backoffDelay } from './backoff.js';
+import { Emitter } from './emitter.js';
+import { MAX_TIMER_DELAY_MS, type TimerHandle, type Timers } from './environment.js';
+import { FriendList } from './friend-list.js';
+import { Heartbeat } from './heartbeat.js';
+import { toSample } from './location.js';
+import { checkRadius, resolveOptions, type NearbyClientOptions, type ResolvedOptions } from './options.js';
+import { Outbox } from './outbox.js';
+import { SnapshotStore } from './store.js';
+import type { ConnectionState, LocationFix, NearbyClientEvents, NearbySnapshot } from './types.js';
+import { READY_STATE_OPEN, withQueryParam, type WebSocketLike } from './websocket.js';
+
+/** First delay before resending a batch the server could not store (`history_unavailable`, `rate_limited`). */
+const RETRY_BASE_DELAY_MS = 1_000;
+/** Jitter added to a drain notice's delay when reconnecting is disabled (no `initialDelayMs` to use). */
+const DEFAULT_DRAIN_JITTER_MS = 500;
+/** Wire error codes that mean a batch can never be accepted, so resending it is pointless. */
+const PERMANENT_SAMPLE_ERRORS: ReadonlySet<string> = new Set([ErrorCode.INVALID_LOCATION, ErrorCode.INVALID_FRAME]);
+
+const noop = (): void => {};
+
+interface Waiter {
+  resolve: () => void;
+  reject: (error: NearbyError) => void;
+}
+
+/**
+ * Client of a Nearby server: keeps a WebSocket open (reconnecting with backoff and checking
+ * liveness with heartbeats), sends the device's location in batches with at-least-once
+ * delivery, and maintains the live list of nearby friends.
+ *
+ * ```ts
+ * const client = new NearbyClient({ url: 'wss://example.com/nearby', getToken });
+ * client.on('nearby', (friends) => render(friends));
+ * client.connect();
+ * client.updateLocation({ lat: 37.5665, lon: 126.978 });
+ * ```
+ *
+ * All methods are synchronous and never throw for network reasons: connection problems are
+ * reported through the `error` event and the {@link ConnectionState}. Methods throw only for
+ * invalid arguments ({@link NearbyError} with code `invalid_argument` or `invalid_location`).
+ */
+export class NearbyClient {
+  private readonly options: ResolvedOptions;
+  private readonly timers: Timers;
+  private readonly emitter: Emitter<NearbyClientEvents>;
+  private readonly store: SnapshotStore;
+  private readonly friends = new FriendList();
+  private readonly outbox: Outbox;
+  private readonly heartbeat: Heartbeat | undefined;
+
+  private state: ConnectionState = 'idle';
+  private socket: WebSocketLike | undefined;
+  private socketError: unknown;
+  /**
+   * Incremented whenever the current connection ends. Callbacks that outlive their connection
+   * (a late `getToken`, an event listener that closed the client) compare it and stop.
+   */
+  private generation = 0;
+  /** Consecutive failed attempts since the last snapshot, for the backoff. */
+  private attempt = 0;
+  private waiters: Waiter[] = [];
+  /** Rejection for `whenConnected()` while closed. */
+  private closedReason: NearbyError = new NearbyError(ErrorCode.CLOSED, 'the client is closed');
+
+  private reconnectTimer: TimerHandle | undefined;
+  private connectTimer: TimerHandle | undefined;
+  private flushTimer: TimerHandle | undefined;
+  private expiryTimer: TimerHandle | undefined;
+  private ackTimer: TimerHandle | undefined;
+
+  private userId: string | null = null;
+  /**
+   * The radius this client wants, sent in every `init`; `undefined` lets the server apply the
+   * account's current radius or its default. Follows the server's snapshots (another device of
+   * the account may change it) except while a change of ours is still unanswered.
+   */
+  private requestedRadiusKm: number | undefined;
+  /** Radius the server last reported in a snapshot. */
+  private confirmedRadiusKm: number | undefined;
+  /** Whether the user shares their location; same rules as {@link requestedRadiusKm}. */
+  private sharing: boolean;
+  /** Settings carried by the `init` of the current connection, to spot changes made while it was in flight. */
+  private initSettings: { radiusKm: number | undefined; sharing: boolean } | undefined;
+  /**
+   * `radius` / `sharing` frames sent on this connection that the server has not answered yet
+   * (it answers each with a snapshot, or an `invalid_radius` error). Snapshots arriving while
+   * some are unanswered were made before our latest change and must not undo it locally.
+   */
+  private unansweredSettings = 0;
+  private inactiveAfterMs: number;
+  /** `serverTime − local now` at the last snapshot; converts local time to server time for expiry. */
+  private clockOffsetMs = 0;
+  private lastError: NearbyError | null = null;
+
+  /** Latest accepted fix, sent in `init` so the server can place the user at once. */
+  private lastFix: LocationSample | undefined;
+  /** Position of the last sample sent, for the significant-move rule. */
+  private lastSentPosition: LatLon | undefined;
+  /** Whether a location frame went out since the last snapshot of this connection. */
+  private sentSinceConnect = false;
+  private lastFlushAt = Number.NEGATIVE_INFINITY;
+  /** No flush before this local time, after the server refused a batch for a transient reason. */
+  private retryNotBefore = 0;
+  private retryFailures = 0;
+  private pingId = 0;
+
+  /**
+   * Creates a client. Nothing happens on the network until {@link NearbyClient.connect}.
+   *
+   * @throws NearbyError with code `invalid_argument` naming the first invalid option.
+   */
+  constructor(options: NearbyClientOptions) {
+    // Bound so they can be passed unbound, as in `useSyncExternalStore(client.subscribe, client.getSnapshot)`.
+    this.subscribe = this.subscribe.bind(this);
+    this.getSnapshot = this.getSnapshot.bind(this);
+    this.options = resolveOptions(options);
+    this.timers = this.options.timers;
+    this.emitter = new Emitter(this.options.onListenerError);
+    this.outbox = new Outbox(this.options.maxBufferedSamples);
+    this.sharing = this.options.sharing;
+    this.inactiveAfterMs = this.options.inactiveAfterMs;
+    this.requestedRadiusKm = this.options.radiusKm;
+    this.store = new SnapshotStore(this.buildSnapshot(), this.options.onListenerError);
+    const heartbeat = this.options.heartbeat;
+    this.heartbeat =
+      heartbeat === false
+        ? undefined
+        : new Heartbeat(
+            this.timers,
+            heartbeat,
+            () => {
+              this.pingId = this.pingId >= Limits.MAX_SEQ ? 0 : this.pingId + 1;
+              this.send({ type: 'ping', id: this.pingId });
+            },
+            () => this.onHeartbeatTimeout(heartbeat.timeoutMs),
+          );
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  /**
+   * Starts connecting. A no-op while `connecting` or `connected`. While `reconnecting` it skips
+   * the rest of the backoff wait and tries at once (call it when the app returns to the
+   * foreground). After {@link NearbyClient.close} it connects again, keeping buffered samples.
+   */
+  connect(): void {
+    if (this.state === 'connecting' || this.state === 'connected') return;
+    if (this.state === 'reconnecting') {
+      this.clearReconnectTimer();
+    } else {
+      this.attempt = 0;
+    }
+    this.open();
+  }
+
+  /**
+   * Closes the connection with code 1000 (the server tells friends this user went offline),
+   * stops every timer and empties the nearby list. Unacknowledged samples stay buffered for a
+   * later `connect()`. Pending `whenConnected()` promises reject with code `closed`. Idempotent.
+   */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.shutdown(CloseCode.NORMAL, 'client closed', new NearbyError(ErrorCode.CLOSED, 'the client was closed'));
+  }
+
+  /**
+   * Records a location fix. Validated synchronously; `timestamp` defaults to `timers.now()`.
+   *
+   * While sharing is off the fix is ignored (not buffered, not sent): the user asked not to
+   * share their position. Otherwise it joins the offline buffer and is sent at once if it is the
+   * first fix since the connection was (re)established or if it is at least
+   * `significantMoveMeters` from the last sent one, else with the next batch
+   * (every `flushIntervalMs`). Fixes taken while disconnected are sent after reconnecting.
+   *
+   * @throws NearbyError with code `invalid_location` for NaN, infinite or out-of-range
+   * coordinates, a negative accuracy, or a negative or fractional timestamp.
+   */
+  updateLocation(fix: LocationFix): void {
+    const sample = toSample(fix, this.timers.now());
+    if (!this.sharing) return;
+    this.lastFix = sample;
+    const dropped = this.outbox.add(sample);
+    this.commit();
+    const generation = this.generation;
+    if (dropped > 0) {
+      this.report(
+        new NearbyError(
+          ErrorCode.BUFFER_OVERFLOW,
+          `location buffer full (${this.options.maxBufferedSamples} samples): dropped the ${dropped} oldest unsent sample(s)`,
+        ),
+      );
+      if (generation !== this.generation) return;
+    }
+    if (this.state !== 'connected') return;
+    const significant =
+      this.lastSentPosition !== undefined &&
+      distanceKm(this.lastSentPosition, sample) * 1000 >= this.options.significantMoveMeters;
+    if (!this.sentSinceConnect || significant) {
+      this.requestFlush();
+    } else {
+      this.scheduleFlush();
+    }
+  }
+
+  /**
+   * Changes the radius. Remembered for every future `init`; sent at once when connected (the
+   * server answers with a new snapshot).
+   *
+   * @param km - New radius in km: finite, > 0 and ≤ `Limits.MAX_RADIUS_KM`. The server may
+   * refuse values above its own `maxRadiusKm` with an `invalid_radius` error, after which the
+   * client falls back to the last radius the server confirmed.
+   * @throws NearbyError with code `invalid_argument`.
+   */
+  setRadius(km: number): void {
+    const radiusKm = checkRadius('radiusKm', km);
+    if (radiusKm === this.requestedRadiusKm) return;
+    this.requestedRadiusKm = radiusKm;
+    this.commit();
+    // Before `connected`, the next `init` (or the first snapshot's check) carries it.
+    if (this.state === 'connected') this.sendSetting({ type: 'radius', radiusKm });
+  }
+
+  /**
+   * Turns location sharing on or off. Remembered for every future `init`; sent at once when
+   * connected (the server answers with a new snapshot). While off, `updateLocation` ignores fixes;
+   * samples buffered before that are still delivered to the history store.
+   *
+   * @throws NearbyError with code `invalid_argument` when `on` is not a boolean.
+   */
+  setSharing(on: boolean): void {
+    if (typeof on !== 'boolean') {
+      throw new NearbyError(ErrorCode.INVALID_ARGUMENT, `sharing must be a boolean (got ${String(on)})`);
+    }
+    if (on === this.sharing) return;
+    this.sharing = on;
+    this.commit();
+    if (this.state === 'connected') this.sendSetting({ type: 'sharing', enabled: on });
+  }
+
+  /**
+   * The current state as a frozen object; the same object is returned until something in it
+   * changes. Pair with {@link NearbyClient.subscribe} in React's `useSyncExternalStore`.
+   * Bound to the client, so it can be passed around without `this`.
+   */
+  getSnapshot(): NearbySnapshot {
+    return this.store.get();
+  }
+
+  /**
+   * Calls `listener` (without arguments) after every snapshot change. Returns the function that
+   * unsubscribes. Exceptions thrown by `listener` go to `onListenerError`. Bound to the client.
+   */
+  subscribe(listener: () => void): () => void {
+    return this.store.subscribe(listener);
+  }
+
+  /**
+   * Adds an event listener and returns the function that removes it. Exceptions thrown by
+   * listeners never reach the client; they go to `onListenerError` (by default rethrown from a
+   * microtask). An `error` event without listeners is ignored.
+   */
+  on<E extends keyof NearbyClientEvents>(event: E, listener: NearbyClientEvents[E]): () => void {
+    return this.emitter.on(event, listener);
+  }
+
+  /** Removes an event listener added with {@link NearbyClient.on}. */
+  off<E extends keyof NearbyClientEvents>(event: E, listener: NearbyClientEvents[E]): void {
+    this.emitter.off(event, listener);
+  }
+
+  /**
+   * Resolves when the client is (or next becomes) `connected`, i.e. when a snapshot arrived.
+   * Rejects with a {@link NearbyError}: code `unauthorized` when the server refuses the
+   * credentials, code `closed` when the client is closed first (or already closed; the
+   * `cause` then tells why). Does not call `connect()` itself.
+   */
+  whenConnected(): Promise<void> {
+    if (this.state === 'connected') return Promise.resolve();
+    if (this.state === 'closed') return Promise.reject(this.closedReason);
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+    });
+  }
+
+  // ------------------------------------------------------------------ connection lifecycle
+
+  /** Starts one connection attempt: token, socket, then `init` once open. */
+  private open(): void {
+    const generation = ++this.generation;
+    this.clearConnectTimer();
+    // The timeout covers the whole attempt (token fetch included), so no stage can hang forever.
+    this.connectTimer = this.after(this.options.connectTimeoutMs, () => {
+      this.connectTimer = undefined;
+      this.dropConnection(CloseCode.CLIENT_RECONNECTING, 'connect timeout');
+      this.retry(
+        new NearbyError(
+          ErrorCode.CONNECTION_FAILED,
+          `no snapshot within ${this.options.connectTimeoutMs} ms of starting to connect`,
+        ),
+      );
+    });
+    this.setState('connecting');
+    if (generation !== this.generation) return;
+
+    const { getToken } = this.options;
+    if (getToken === undefined) {
+      this.openSocket(this.options.token);
+      return;
+    }
+    let pending: string | Promise<string>;
+    try {
+      pending = getToken();
+    } catch (error) {
+      this.failAttempt('getToken threw', error);
+      return;
+    }
+    Promise.resolve(pending).then(
+      (token) => {
+        if (generation !== this.generation) return;
+        if (typeof token !== 'string') {
+          this.failAttempt(`getToken returned ${typeof token}, not a string`, undefined);
+          return;
+        }
+        this.openSocket(token);
+      },
+      (error: unknown) => {
+        if (generation === this.generation) this.failAttempt('getToken rejected', error);
+      },
+    );
+  }
+
+  private openSocket(token: string | undefined): void {
+    const { url, tokenParam } = this.options;
+    const target = token === undefined ? url : withQueryParam(url, tokenParam, token);
+    let socket: WebSocketLike;
+    try {
+      socket = new this.options.WebSocket(target);
+    } catch (error) {
+      this.failAttempt(`could not open a WebSocket to ${url}`, error);
+      return;
+    }
+    this.socket = socket;
+    this.socketError = undefined;
+    // Each handler checks it still belongs to the current socket: a replaced socket's late
+    // events must not touch the new connection.
+    socket.onopen = () => {
+      if (this.socket === socket) this.handleOpen();
+    };
+    socket.onmessage = (event) => {
+      if (this.socket === socket) this.handleMessage(event.data);
+    };
+    socket.onerror = (event) => {
+      if (this.socket === socket) this.socketError = event;
+    };
+    socket.onclose = (event) => {
+      if (this.socket === socket) this.handleClose(event.code, event.reason);
+    };
+  }
+
+  /** A token or socket failure before any close event: report it and back off. */
+  private failAttempt(message: string, cause: unknown): void {
+    this.dropConnection(CloseCode.CLIENT_RECONNECTING, 'connect failed');
+    this.retry(new NearbyError(ErrorCode.CONNECTION_FAILED, message, cause === undefined ? {} : { cause }));
+  }
+
+  private handleOpen(): void {
+    this.initSettings = { radiusKm: this.requestedRadiusKm, sharing: this.sharing };
+    const init: InitFrame = {
+      type: 'init',
+      v: PROTOCOL_VERSION,
+      ...(this.lastFix === undefined ? {} : { location: this.lastFix }),
+      ...(this.requestedRadiusKm === undefined ? {} : { radiusKm: this.requestedRadiusKm }),
+      sharing: this.sharing,
+    };
+    this.send(init);
+  }
+
+  private handleClose(code: number, reason: string): void {
+    const detail = `close code ${code}${reason ? `: ${reason}` : ''}`;
+    const cause = this.socketError;
+    this.dropConnection(undefined, '');
+    if (TERMINAL_CLOSE_CODES.has(code)) {
+      const error =
+        code === CloseCode.UNAUTHORIZED
+          ? new NearbyError(ErrorCode.UNAUTHORIZED, `the server rejected the credentials (${detail})`, { closeCode: code })
+          : new NearbyError(ErrorCode.CONNECTION_FAILED, `the server refused this client for good (${detail})`, {
+              closeCode: code,
+            });
+      this.shutdown(undefined, '', this.rejectionFor(error));
+      this.report(error);
+      return;
+    }
+    this.retry(
+      new NearbyError(ErrorCode.CONNECTION_FAILED, `connection lost (${detail})`, {
+        closeCode: code,
+        ...(cause === undefined ? {} : { cause }),
+      }),
+    );
+  }
+
+  private onHeartbeatTimeout(timeoutMs: number): void {
+    this.dropConnection(CloseCode.CLIENT_RECONNECTING, 'heartbeat timeout');
+    this.retry(new NearbyError(ErrorCode.HEARTBEAT_TIMEOUT, `no frame from the server within ${timeoutMs} ms of a ping`));
+  }
+
+  /**
+   * Ends the current connection's resources: socket (closed with `code` when given), its
+   * timers and heartbeat. In-flight samples return to the buffer so the next connection
+   * resends them.
+   */
+  private dropConnection(code: number | undefined, reason: string): void {
+    this.generation++;
+    this.clearConnectTimer();
+    this.clearFlushTimer();
+    this.clearAckTimer();
+    this.heartbeat?.stop();
+    const socket = this.socket;
+    this.socket = undefined;
+    if (socket !== undefined) {
+      // No-ops rather than null: `ws` emits 'error' when a CONNECTING socket is closed, and an
+      // EventEmitter 'error' without a listener would crash the Node process.
+      socket.onopen = noop;
+      socket.onmessage = noop;
+      socket.onerror = noop;
+      socket.onclose = noop;
+      if (code !== undefined) {
+        try {
+          socket.close(code, reason);
+        } catch {
+          // Already closed or closing: nothing left to release.
+        }
+      }
+    }
+    this.outbox.requeueAll();
+    this.sentSinceConnect = false;
+    this.unansweredSettings = 0;
+  }
+
+  /** After a failure: wait for the backoff and try again, or stay closed if reconnecting is off. */
+  private retry(error: NearbyError): void {
+    const { reconnect } = this.options;
+    if (reconnect === false) {
+      this.shutdown(undefined, '', this.rejectionFor(error));
+      this.report(error);
+      return;
+    }
+    // The attempt counter resets only when a snapshot arrives: a socket that opens and dies at
+    // once must keep backing off, or a broken server would be hammered.
+    this.scheduleReconnect(backoffDelay(this.attempt++, reconnect, this.options.random));
+    this.report(error);
+  }
+
+  private scheduleReconnect(delayMs: number): void {
+    this.clearReconnectTimer();
+    this.reconnectTimer = this.after(delayMs, () => {
+      this.reconnectTimer = undefined;
+      this.open();
+    });
+    this.setState('reconnecting');
+  }
+
+  /** Enters `closed`: every timer stopped, socket closed, list emptied, waiters rejected. */
+  private shutdown(code: number | undefined, reason: string, rejection: NearbyError): void {
+    this.dropConnection(code, reason);
+    this.clearReconnectTimer();
+    this.clearExpiryTimer();
+    this.closedReason = rejection;
+    const listChanged = this.friends.clear();
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiters) waiter.reject(rejection);
+    const generation = this.generation;
+    this.setState('closed');
+    if (listChanged && generation === this.generation) this.emitter.emit('nearby', this.friends.list);
+  }
+
+  /** What `whenConnected()` rejects with after `error` closed the client. */
+  private rejectionFor(error: NearbyError): NearbyError {
+    if (error.code === ErrorCode.UNAUTHORIZED) return error;
+    return new NearbyError(ErrorCode.CLOSED, `the client closed: ${error.message}`, {
+      cause: error,
+      ...(error.closeCode === undefined ? {} : { closeCode: error.closeCode }),
+    });
+  }
+
+  // ------------------------------------------------------------------ inbound frames
+
+  private handleMessage(data: unknown): void {
+    this.heartbeat?.alive();
+    if (typeof data !== 'string') {
+      this.report(new NearbyError(ErrorCode.INVALID_FRAME, 'ignored a binary frame from the server'));
+      return;
+    }
+    const result = decodeServerFrame(data);
+    if (!result.ok) {
+      // Frame types added by newer servers are skipped silently: that is how the protocol evolves.
+      if (result.code !== ErrorCode.UNKNOWN_TYPE) {
+        this.report(new NearbyError(ErrorCode.INVALID_FRAME, `ignored an invalid server frame: ${result.message}`));
+      }
+      return;
+    }
+    this.handleFrame(result.frame);
+  }
+
+  private handleFrame(frame: ServerFrame): void {
+    switch (frame.type) {
+      case 'snapshot':
+        this.handleSnapshot(frame);
+        return;
+      case 'friend_update': {
+        const { friends, changed } = this.friends.upsert(frame.friends);
+        this.afterListChange(changed);
+        const generation = this.generation;
+        for (const friend of friends) {
+          this.emitter.emit('friendUpdate', friend);
+          if (generation !== this.generation) return;
+        }
+        if (changed) this.emitter.emit('nearby', this.friends.list);
+        return;
+      }
+      case 'friend_left':
+        this.removeFriend(frame.userId, frame.reason);
+        return;
+      case 'friend_added':
+        this.emitter.emit('friendAdded', frame.userId);
+        return;
+      case 'friend_removed': {
+        const generation = this.generation;
+        this.emitter.emit('friendRemoved', frame.userId);
+        if (generation === this.generation) this.removeFriend(frame.userId, LeaveReason.UNFRIENDED);
+        return;
+      }
+      case 'ack':
+        if (this.outbox.remove(frame.seq) > 0) this.retryFailures = 0;
+        this.commit();
+        this.emitter.emit('ack', { seq: frame.seq, count: frame.count });
+        return;
+      case 'error':
+        this.handleErrorFrame(frame);
+        return;
+      case 'pong':
+        // Liveness only; `handleMessage` already told the heartbeat.
+        return;
+      case 'reconnect': {
+        // A planned move (the server is draining), not a failure: no error, no backoff growth.
+        this.dropConnection(CloseCode.CLIENT_RECONNECTING, 'server draining');
+        const { reconnect } = this.options;
+        const jitterMs = this.options.random() * (reconnect === false ? DEFAULT_DRAIN_JITTER_MS : reconnect.initialDelayMs);
+        this.scheduleReconnect(frame.delayMs + jitterMs);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private handleSnapshot(frame: SnapshotFrame): void {
+    const first = this.state !== 'connected';
+    this.userId = frame.userId;
+    const resend = this.adoptSettings(frame, first);
+    this.inactiveAfterMs = frame.inactiveAfterMs;
+    this.clockOffsetMs = frame.serverTime - this.timers.now();
+    // The snapshot is authoritative: ghosts disappear, missing friends appear.
+    const changed = this.friends.replace(frame.friends);
+    this.scheduleExpiry();
+    const generation = this.generation;
+    if (first) {
+      this.clearConnectTimer();
+      this.attempt = 0;
+      this.retryNotBefore = 0;
+      this.retryFailures = 0;
+      this.sentSinceConnect = false;
+      this.heartbeat?.start();
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const waiter of waiters) waiter.resolve();
+      this.setState('connected');
+    } else {
+      this.commit();
+    }
+    if (generation !== this.generation) return;
+    if (changed) this.emitter.emit('nearby', this.friends.list);
+    if (!first || generation !== this.generation) return;
+    // Settings changed while `init` was in flight: the snapshot does not reflect them yet.
+    if (resend.radius && this.requestedRadiusKm !== undefined) {
+      this.sendSetting({ type: 'radius', radiusKm: this.requestedRadiusKm });
+    }
+    if (resend.sharing) this.sendSetting({ type: 'sharing', enabled: this.sharing });
+    // Everything not acknowledged on the previous connection goes out again right away.
+    if (generation === this.generation) this.flush();
+  }
+
+  /**
+   * Takes radius and sharing from a snapshot, unless it predates a change of ours: radius and
+   * sharing belong to the account, so another device may change them, but a snapshot made
+   * before the server saw our latest change must not revert it. Returns which settings must be
+   * sent again because they changed while this connection's `init` was in flight.
+   */
+  private adoptSettings(frame: SnapshotFrame, first: boolean): { radius: boolean; sharing: boolean } {
+    this.confirmedRadiusKm = frame.radiusKm;
+    if (first) {
+      this.unansweredSettings = 0;
+      const sent = this.initSettings;
+      const radius = this.requestedRadiusKm !== undefined && this.requestedRadiusKm !== sent?.radiusKm;
+      const sharing = sent !== undefined && this.sharing !== sent.sharing;
+      if (!radius && this.requestedRadiusKm !== undefined) this.requestedRadiusKm = frame.radiusKm;
+      if (!sharing) this.sharing = frame.sharing;
+      return { radius, sharing };
+    }
+    if (this.unansweredSettings > 0) this.unansweredSettings--;
+    if (this.unansweredSettings === 0) {
+      if (this.requestedRadiusKm !== undefined) this.requestedRadiusKm = frame.radiusKm;
+      this.sharing = frame.sharing;
+    }
+    return { radius: false, sharing: false };
+  }
+
+  /** Sends a `radius` or `sharing` frame and counts it as awaiting the server's answer. */
+  private sendSetting(frame: ClientFrame & { type: 'radius' | 'sharing' }): void {
+    if (this.send(frame)) this.unansweredSettings++;
+  }
+
+  private handleErrorFrame(frame: ErrorFrame): void {
+    const { code, message, seq } = frame;
+    if (seq !== undefined && this.outbox.isInFlight(seq)) {
+      if (PERMANENT_SAMPLE_ERRORS.has(code)) {
+        this.outbox.remove(seq);
+      } else {
+        // history_unavailable, rate_limited, internal: the samples were not stored. Resend them
+        // with the next batch, but not before a short, growing delay so a struggling server
+        // is not hammered by early flushes.
+        this.outbox.requeue(seq);
+        this.retryFailures++;
+        const delay = Math.min(
+          Math.max(this.options.flushIntervalMs, RETRY_BASE_DELAY_MS),
+          RETRY_BASE_DELAY_MS * 2 ** (this.retryFailures - 1),
+        );
+        this.retryNotBefore = this.timers.now() + delay;
+        this.clearFlushTimer();
+        this.scheduleFlush();
+      }
+    }
+    if (code === ErrorCode.INVALID_RADIUS) {
+      if (frame.frameType === 'radius' && this.unansweredSettings > 0) this.unansweredSettings--;
+      // Stop asking for a radius the server refuses: the account's current radius (the last one
+      // reported) applies again. Unless a newer change of ours is still on its way.
+      if (this.unansweredSettings === 0) this.requestedRadiusKm = undefined;
+    }
+    this.report(new NearbyError(code, message, seq === undefined ? {} : { seq }));
+  }
+
+  private removeFriend(userId: string, reason: LeaveReason): void {
+    if (!this.friends.remove(userId)) return;
+    this.afterListChange(true);
+    const generation = this.generation;
+    this.emitter.emit('friendLeft', { userId, reason });
+    if (generation === this.generation) this.emitter.emit('nearby', this.friends.list);
+  }
+
+  private afterListChange(changed: boolean): void {
+    if (!changed) return;
+    this.scheduleExpiry();
+    this.commit();
+  }
+
+  // ------------------------------------------------------------------ local expiry
+
+  /** Arms one timer for the earliest expiry instead of polling the list. */
+  private scheduleExpiry(): void {
+    this.clearExpiryTimer();
+    const oldest = this.friends.oldestUpdate();
+    if (oldest === undefined) return;
+    const dueLocal = oldest + this.inactiveAfterMs - this.clockOffsetMs;
+    this.expiryTimer = this.after(dueLocal - this.timers.now(), () => {
+      this.expiryTimer = undefined;
+      this.expireFriends();
+    });
+  }
+
+  private expireFriends(): void {
+    const serverNow = this.timers.now() + this.clockOffsetMs;
+    const removed = this.friends.removeUpdatedBefore(serverNow - this.inactiveAfterMs);
+    this.scheduleExpiry();
+    if (removed.length === 0) return;
+    this.commit();
+    const generation = this.generation;
+    for (const userId of removed) {
+      this.emitter.emit('friendLeft', { userId, reason: LeaveReason.INACTIVE });
+      if (generation !== this.generation) return;
+    }
+    this.emitter.emit('nearby', this.friends.list);
+  }
+
+  // ------------------------------------------------------------------ outbound location batches
+
+  /** Flushes now, unless a transient refusal asked for a pause; then at the end of the pause. */
+  private requestFlush(): void {
+    const wait = this.retryNotBefore - this.timers.now();
+    if (wait <= 0) {
+      this.flush();
+      return;
+    }
+    this.clearFlushTimer();
+    this.flushTimer = this.after(wait, () => {
+      this.flushTimer = undefined;
+      this.flush();
+    });
+  }
+
+  /** Arms the batch timer (one flush per `flushIntervalMs`) if samples wait and none is armed. */
+  private scheduleFlush(): void {
+    if (this.flushTimer !== undefined || this.state !== 'connected' || this.outbox.unsentCount === 0) return;
+    const due = Math.max(this.lastFlushAt + this.options.flushIntervalMs, this.retryNotBefore);
+    this.flushTimer = this.after(due - this.timers.now(), () => {
+      this.flushTimer = undefined;
+      this.flush();
+    });
+  }
+
+  /** Sends every unsent sample, in frames of at most `Limits.MAX_SAMPLES_PER_FRAME`. */
+  private flush(): void {
+    this.clearFlushTimer();
+    if (this.state !== 'connected') return;
+    let sent = false;
+    while (this.outbox.unsentCount > 0) {
+      const frame = this.outbox.takeFrame(this.timers.now());
+      if (frame === undefined) break;
+      // On failure the batch stays in flight and returns to the buffer with the connection.
+      if (!this.send(frame)) break;
+      sent = true;
+      this.lastSentPosition = frame.samples[frame.samples.length - 1];
+    }
+    if (sent) {
+      this.sentSinceConnect = true;
+      this.lastFlushAt = this.timers.now();
+      this.scheduleAckCheck();
+    }
+  }
+
+  /**
+   * Arms one timer for the oldest unacknowledged batch. A frame the server dropped without a
+   * word (over its frame budget) would otherwise stay in flight until the next reconnect.
+   */
+  private scheduleAckCheck(): void {
+    if (this.ackTimer !== undefined) return;
+    const oldest = this.outbox.oldestSentAt();
+    if (oldest === undefined) return;
+    this.ackTimer = this.after(oldest + this.options.ackTimeoutMs - this.timers.now(), () => {
+      this.ackTimer = undefined;
+      if (this.state !== 'connected') return;
+      if (this.outbox.requeueSentBefore(this.timers.now() - this.options.ackTimeoutMs) > 0) {
+        this.commit();
+        this.scheduleFlush();
+      }
+      this.scheduleAckCheck();
+    });
+  }
+
+  private clearAckTimer(): void {
+    if (this.ackTimer !== undefined) this.timers.clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+  }
+
+  /** Sends a frame if the socket is open. A throwing `send` means a dead socket: reconnect. */
+  private send(frame: ClientFrame): boolean {
+    const socket = this.socket;
+    if (socket === undefined || socket.readyState !== READY_STATE_OPEN) return false;
+    try {
+      socket.send(encodeFrame(frame));
+      return true;
+    } catch (error) {
+      this.dropConnection(CloseCode.CLIENT_RECONNECTING, 'send failed');
+      this.retry(new NearbyError(ErrorCode.CONNECTION_FAILED, 'could not send a frame', { cause: error }));
+      return false;
+    }
+  }
+
+  // ------------------------------------------------------------------ state and helpers
+
+  private buildSnapshot(): NearbySnapshot {
+    return {
+      state: this.state,
+      userId: this.userId,
+      friends: this.friends.list,
+      radiusKm: this.requestedRadiusKm ?? this.confirmedRadiusKm ?? null,
+      sharing: this.sharing,
+      pendingSamples: this.outbox.size,
+      lastError: this.lastError,
+    };
+  }
+
+  /** Publishes the snapshot if anything changed (the store keeps the old object otherwise). */
+  private commit(): void {
+    this.store.set(this.buildSnapshot());
+  }
+
+  private setState(next: ConnectionState): void {
+    const previous = this.state;
+    if (previous === next) return;
+    this.state = next;
+    if (next === 'connected') this.lastError = null;
+    this.commit();
+    this.emitter.emit('state', next, previous);
+  }
+
+  private report(error: NearbyError): void {
+    this.lastError = error;
+    this.commit();
+    this.emitter.emit('error', error);
+  }
+
+  /** `setTimeout` with the delay clamped to what timers support (longer ones fire at once). */
+  private after(ms: number, callback: () => void): TimerHandle {
+    return this.timers.setTimeout(callback, Math.min(Math.max(0, ms), MAX_TIMER_DELAY_MS));
+  }
+
+  private clearReconnectTimer(): void {
+    if (this.reconnectTimer !== undefined) this.timers.clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+  }
+
+  private clearConnectTimer(): void {
+    if (this.connectTimer !== undefined) this.timers.clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+  }
+
+  private clearFlushTimer(): void {
+    if (this.flushTimer !== undefined) this.timers.clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+  }
+
+  private clearExpiryTimer(): void {
+    if (this.expiryTimer !== undefined) this.timers.clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+  }
+}

@@ -1,0 +1,84 @@
+import type { LeaveReason, NearbyError, NearbyFriend } from '@nearby/protocol';
+
+/**
+ * Lifecycle of a {@link NearbyClient}:
+ * - `idle`: constructed, `connect()` not called yet;
+ * - `connecting`: fetching the token, opening the socket or waiting for the first snapshot;
+ * - `connected`: a snapshot arrived; the nearby list is live;
+ * - `reconnecting`: the connection was lost and the client waits for its backoff timer;
+ * - `closed`: `close()` was called, or the server refused the client for good (close codes
+ *   4000, 4001, 4002), or the connection dropped with `reconnect: false`.
+ */
+export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+/**
+ * Immutable view of the client's state, for React's `useSyncExternalStore` and similar.
+ * {@link NearbyClient.getSnapshot} returns the same (frozen) object until a field changes.
+ */
+export interface NearbySnapshot {
+  /** Connection state. */
+  readonly state: ConnectionState;
+  /** Authenticated user id, from the last snapshot frame; `null` before the first one. */
+  readonly userId: string | null;
+  /** Friends inside the radius, nearest first, ties broken by `userId`. Emptied by `close()`. */
+  readonly friends: readonly NearbyFriend[];
+  /** Radius in km: the one this client asked for, else the one the server last reported; `null` if neither is known. */
+  readonly radiusKm: number | null;
+  /** Whether this user shares their location. */
+  readonly sharing: boolean;
+  /** Location samples not yet acknowledged by the server (buffered plus in flight). */
+  readonly pendingSamples: number;
+  /** The most recent error since the client last reached `connected`; `null` when none. */
+  readonly lastError: NearbyError | null;
+}
+
+/** A location fix handed to {@link NearbyClient.updateLocation}. */
+export interface LocationFix {
+  /** Latitude in decimal degrees, [-90, 90]. */
+  lat: number;
+  /** Longitude in decimal degrees, [-180, 180]. */
+  lon: number;
+  /** Horizontal accuracy radius in metres (≥ 0), as reported by the device. */
+  accuracy?: number;
+  /** Time of the fix in ms since the epoch (a non-negative integer); defaults to `timers.now()`. */
+  timestamp?: number;
+}
+
+/** Payload of the `friendLeft` event. */
+export interface FriendLeftEvent {
+  /** The friend who left the nearby list. */
+  userId: string;
+  /** Why: out of range, inactive, sharing off, unfriended or offline. */
+  reason: LeaveReason;
+}
+
+/** Payload of the `ack` event: the server stored every sample of location frame `seq`. */
+export interface AckEvent {
+  /** Sequence number of the acknowledged location frame. */
+  seq: number;
+  /** Number of samples the server stored from it. */
+  count: number;
+}
+
+/** Events of {@link NearbyClient.on} and their listener signatures. */
+export interface NearbyClientEvents {
+  /** The nearby list changed; receives the whole list (same array as `getSnapshot().friends`). */
+  nearby: (friends: readonly NearbyFriend[]) => void;
+  /** A friend inside the radius appeared or moved (one call per friend of a `friend_update`). */
+  friendUpdate: (friend: NearbyFriend) => void;
+  /** A friend left the nearby list, with the reason. */
+  friendLeft: (event: FriendLeftEvent) => void;
+  /** The server reports a new friendship (the friend shows up in `nearby` once in range). */
+  friendAdded: (userId: string) => void;
+  /** The server reports a removed friendship. */
+  friendRemoved: (userId: string) => void;
+  /** The connection state changed. */
+  state: (state: ConnectionState, previous: ConnectionState) => void;
+  /** Something went wrong; match on `error.code` (an `ErrorCode`). The client keeps running unless the state is `closed`. */
+  error: (error: NearbyError) => void;
+  /** The server acknowledged (stored) a location frame. */
+  ack: (ack: AckEvent) => void;
+}
+
+/** Name of an event of {@link NearbyClientEvents}. */
+export type NearbyClientEventName = keyof NearbyClientEvents;
