@@ -1,0 +1,101 @@
+import { createServer, type Server } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { build } from 'esbuild';
+import { chromium, type Browser } from 'playwright-core';
+import { startServer, tokenFor, type ServerResource } from './helpers/server-resource.js';
+import { RawPeer, at } from './helpers/raw-peer.js';
+import { ORIGIN, offsetKm } from './helpers/geo.js';
+import { requireProgram } from './helpers/requirements.js';
+
+/**
+ * The client as a browser app would ship it: bundled for the browser from its entry, loaded in
+ * headless Chromium, talking to a real server over a real WebSocket.
+ */
+const CHROMIUM = '/usr/bin/chromium';
+const chromiumCheck = requireProgram(CHROMIUM, 'chromium');
+
+let env: ServerResource;
+let page: Server;
+let pagePort = 0;
+let browser: Browser | undefined;
+
+beforeAll(async () => {
+  if (!chromiumCheck.available) return;
+  const bundle = await build({
+    entryPoints: [fileURLToPath(new URL('../../client/src/index.ts', import.meta.url))],
+    bundle: true,
+    platform: 'browser',
+    format: 'iife',
+    globalName: 'Nearby',
+    conditions: ['@nearby/source'],
+    write: false,
+    target: 'es2020',
+  });
+  const script = bundle.outputFiles[0]!.text;
+  page = createServer((request, response) => {
+    if (request.url === '/client.js') {
+      response.writeHead(200, { 'content-type': 'text/javascript' });
+      response.end(script);
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'text/html' });
+    response.end('<!doctype html><html><head><script src="/client.js"></script></head><body></body></html>');
+  });
+  await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', () => resolve()));
+  pagePort = (page.address() as { port: number }).port;
+  env = await startServer();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run'],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (!chromiumCheck.available) return;
+  await env.close();
+  await new Promise<void>((resolve) => page.close(() => resolve()));
+});
+
+describe('@nearby/client in a browser', () => {
+  it('connects, sends its location and shows a friend with the distance, using the browser WebSocket', async (context) => {
+    if (!chromiumCheck.available) return context.skip();
+    env.graph.link('alice', 'bob');
+    const tab = await browser!.newPage();
+    await tab.goto(`http://127.0.0.1:${pagePort}/`);
+    await tab.evaluate(
+      ({ url, token, origin }) => {
+        const w = window as unknown as {
+          Nearby: typeof import('@nearby/client');
+          client: import('@nearby/client').NearbyClient;
+          seen: string[];
+        };
+        w.seen = [];
+        w.client = new w.Nearby.NearbyClient({ url, token });
+        w.client.on('nearby', (friends) => w.seen.push(friends.map((f) => `${f.userId}@${f.distanceKm}`).join(',')));
+        w.client.updateLocation(origin);
+        w.client.connect();
+      },
+      { url: env.url, token: tokenFor('alice'), origin: ORIGIN },
+    );
+    await tab.waitForFunction(() => (window as unknown as { client: { getSnapshot(): { state: string } } }).client.getSnapshot().state === 'connected');
+
+    const bob = await RawPeer.connect(env.urlFor('bob'));
+    const bobAt = offsetKm(ORIGIN, 1.5);
+    const snapshot = await bob.init({ location: at(bobAt.lat, bobAt.lon) });
+    // Alice's position arrived from the browser: Bob's list has her.
+    expect(snapshot.friends.map((f) => f.userId)).toEqual(['alice']);
+
+    await tab.waitForFunction(() => (window as unknown as { seen: string[] }).seen.some((s) => s.startsWith('bob@')));
+    const friends = await tab.evaluate(() =>
+      (window as unknown as { client: import('@nearby/client').NearbyClient }).client.getSnapshot().friends.map((f) => ({ ...f })),
+    );
+    expect(friends).toHaveLength(1);
+    expect(friends[0]!.userId).toBe('bob');
+    expect(friends[0]!.distanceKm).toBeCloseTo(1.5, 1);
+    bob.socket.terminate();
+    await tab.evaluate(() => (window as unknown as { client: { close(): void } }).client.close());
+    await tab.close();
+  });
+});
