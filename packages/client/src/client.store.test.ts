@@ -24,6 +24,7 @@ describe('getSnapshot / subscribe', () => {
       userId: null,
       friends: [],
       radiusKm: null,
+      maxRadiusKm: null,
       sharing: true,
       pendingSamples: 0,
       lastError: null,
@@ -41,6 +42,7 @@ describe('getSnapshot / subscribe', () => {
     const third = h.client.getSnapshot();
     expect(third).not.toBe(second);
     expect(listener).toHaveBeenCalledTimes(2); // radius, user id and state change together, once
+    expect(third.maxRadiusKm).toBe(50);
     h.server.latest.push({ type: 'pong', serverTime: T0 });
     h.server.latest.push(h.server.snapshot({ friends: [] }));
     expect(h.client.getSnapshot()).toBe(third);

@@ -97,6 +97,8 @@ export class NearbyClient {
   private requestedRadiusKm: number | undefined;
   /** Radius the server last reported in a snapshot. */
   private confirmedRadiusKm: number | undefined;
+  /** The server's `maxRadiusKm`, from the last snapshot. */
+  private maxRadiusKm: number | null = null;
   /** Whether the user shares their location; same rules as {@link requestedRadiusKm}. */
   private sharing: boolean;
   /** Settings carried by the `init` of the current connection, to spot changes made while it was in flight. */
@@ -618,6 +620,7 @@ export class NearbyClient {
    */
   private adoptSettings(frame: SnapshotFrame, first: boolean): { radius: boolean; sharing: boolean } {
     this.confirmedRadiusKm = frame.radiusKm;
+    this.maxRadiusKm = frame.maxRadiusKm;
     if (first) {
       this.unansweredSettings = 0;
       const sent = this.initSettings;
@@ -803,6 +806,7 @@ export class NearbyClient {
       userId: this.userId,
       friends: this.friends.list,
       radiusKm: this.requestedRadiusKm ?? this.confirmedRadiusKm ?? null,
+      maxRadiusKm: this.maxRadiusKm,
       sharing: this.sharing,
       pendingSamples: this.outbox.size,
       lastError: this.lastError,

@@ -24,6 +24,8 @@ export interface NearbySnapshot {
   readonly friends: readonly NearbyFriend[];
   /** Radius in km: the one this client asked for, else the one the server last reported; `null` if neither is known. */
   readonly radiusKm: number | null;
+  /** Largest radius the server accepts, in km, from the last snapshot; `null` before the first one. */
+  readonly maxRadiusKm: number | null;
   /** Whether this user shares their location. */
   readonly sharing: boolean;
   /** Location samples not yet acknowledged by the server (buffered plus in flight). */

@@ -47,8 +47,6 @@ export interface NearbyServer {
   drain(options?: DrainOptions): Promise<void>;
   /** Closes every connection (1001), stops serving and closes the adapters this server created. */
   close(): Promise<void>;
-  /** Hands an upgrade request to the server (for hosts that route upgrades themselves). */
-  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Counters and gauges. */
   stats(): NearbyServerStats;
   readonly state: NearbyServerState;
@@ -140,14 +138,14 @@ class NearbyServerImpl implements NearbyServer {
     return { port: this.#options.port ?? 0, host: this.#options.host ?? '' };
   }
 
-  friendAdded(a: string, b: string): Promise<void> {
+  async friendAdded(a: string, b: string): Promise<void> {
     this.#checkPair('friendAdded', a, b);
-    return Promise.all([this.#core.friendAdded(a, b), this.#core.friendAdded(b, a)]).then(() => undefined);
+    await Promise.all([this.#core.friendAdded(a, b), this.#core.friendAdded(b, a)]);
   }
 
-  friendRemoved(a: string, b: string): Promise<void> {
+  async friendRemoved(a: string, b: string): Promise<void> {
     this.#checkPair('friendRemoved', a, b);
-    return Promise.all([this.#core.friendRemoved(a, b), this.#core.friendRemoved(b, a)]).then(() => undefined);
+    await Promise.all([this.#core.friendRemoved(a, b), this.#core.friendRemoved(b, a)]);
   }
 
   drain(options: DrainOptions = {}): Promise<void> {
@@ -172,10 +170,6 @@ class NearbyServerImpl implements NearbyServer {
     await this.#writer.flush();
     const results = await Promise.allSettled(this.#owned.map((adapter) => adapter.close?.()));
     for (const result of results) if (result.status === 'rejected') this.#options.onError(result.reason);
-  }
-
-  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.#onUpgrade(request, socket, head);
   }
 
   stats(): NearbyServerStats {

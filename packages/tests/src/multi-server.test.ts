@@ -102,6 +102,33 @@ describe('servers sharing a bus', () => {
     expect(await bob.waitFor((f) => f.type === 'friend_left')).toMatchObject({ userId: 'alice', reason: LeaveReason.SHARING_OFF });
   });
 
+  it('a radius sent in init reaches the user\'s devices on other servers', async () => {
+    const [s0, s1] = await cluster(2);
+    const phone = await peer(s0!, 'alice');
+    await phone.init({ location: at(ORIGIN.lat, ORIGIN.lon) });
+    const mark = phone.frames.length;
+    const laptop = await peer(s1!, 'alice');
+    await laptop.init({ radiusKm: 3 });
+    expect(await phone.waitFor((f) => f.type === 'snapshot', mark)).toMatchObject({ radiusKm: 3 });
+  });
+
+  it('a close the server started is never a sign-off, even when the client answers it with 1000', async () => {
+    const [s0, s1] = await cluster(2);
+    s0!.graph.link('alice', 'bob');
+    const alice = await peer(s0!, 'alice');
+    const bob = await peer(s1!, 'bob');
+    await alice.init({ location: at(ORIGIN.lat, ORIGIN.lon) });
+    expect((await bob.init({ location: at(offsetKm(ORIGIN, 1).lat, ORIGIN.lon) })).friends).toHaveLength(1);
+    // This client answers the drain notice by closing with 1000 itself.
+    alice.socket.on('message', (data) => {
+      if (data.toString().includes('"reconnect"')) alice.socket.close(1000);
+    });
+    await s0!.server.drain({ windowMs: 0 });
+    await alice.closed;
+    await bob.sync();
+    expect(bob.ofType('friend_left')).toEqual([]);
+  });
+
   it('each server subscribes once to a channel, whatever the number of its local followers', async () => {
     const [s0, s1] = await cluster(2);
     for (const fan of ['f1', 'f2', 'f3']) s0!.graph.link(fan, 'star');

@@ -186,6 +186,40 @@ describe('location flow between friends (raw frames)', () => {
     await alice.waitFor((f) => f.type === 'friend_update' && f.friends.some((x) => x.userId === 'bob'), mark);
   });
 
+  it('a session that starts with sharing off withdraws the position friends still show', async () => {
+    env.graph.link('alice', 'bob');
+    const alice = await peer('alice');
+    const bob = await peer('bob');
+    await bob.init({ location: sample(ORIGIN) });
+    await alice.init({ location: sample(offsetKm(ORIGIN, 1)) });
+    await bob.waitFor((f) => f.type === 'friend_update');
+    alice.socket.terminate(); // a dropped connection: friends keep her until she is inactive
+    await alice.closed;
+    const again = await peer('alice');
+    await again.init({ sharing: false });
+    expect(await bob.waitFor((f) => f.type === 'friend_left')).toEqual({
+      type: 'friend_left',
+      userId: 'alice',
+      reason: LeaveReason.SHARING_OFF,
+    });
+  });
+
+  it('a device whose clock runs ahead does not freeze the position sent by the user\'s other device', async () => {
+    env.graph.link('alice', 'bob');
+    const fast = await peer('alice');
+    const right = await peer('alice');
+    const bob = await peer('bob');
+    await bob.init({ location: sample(ORIGIN) });
+    await fast.init();
+    await right.init();
+    fast.send({ type: 'location', seq: 1, samples: [sample(offsetKm(ORIGIN, 1), Date.now() + 5 * 60_000)] });
+    await bob.waitFor((f) => f.type === 'friend_update');
+    const mark = bob.frames.length;
+    const there = offsetKm(ORIGIN, 2);
+    right.send({ type: 'location', seq: 1, samples: [sample(there)] });
+    await bob.waitFor((f) => f.type === 'friend_update' && f.friends[0]?.lat === there.lat, mark);
+  });
+
   it('two devices of one user share one list and both receive updates', async () => {
     env.graph.link('alice', 'bob');
     const phone = await peer('alice');
@@ -260,6 +294,11 @@ describe('location flow between friends (raw frames)', () => {
     await star.sync();
     // One publish per update, whatever the number of friends.
     expect(env.server.stats().busMessagesPublished - published).toBe(1);
+  });
+
+  it('friendAdded with invalid ids rejects with invalid_argument instead of throwing', async () => {
+    await expect(env.server.friendAdded('alice', 'alice')).rejects.toMatchObject({ code: 'invalid_argument' });
+    await expect(env.server.friendRemoved('', 'bob')).rejects.toMatchObject({ code: 'invalid_argument' });
   });
 
   it('acknowledges location samples only after the history store accepted them', async () => {

@@ -36,6 +36,10 @@ export class Connection {
   consecutiveDrops = 0;
   /** True once the core released this connection (subscriptions, user), which happens once. */
   released = false;
+  /** True when the server closed this connection: then it is never the user signing off. */
+  closedByServer = false;
+  /** Device timestamp of the newest sample from this device, to ignore its samples resent out of order. */
+  newestSampleAt = Number.NEGATIVE_INFINITY;
   lastRateNoticeAt = Number.NEGATIVE_INFINITY;
   /** Frames that arrived while `init` was being handled, replayed after it. */
   readonly deferred: ClientFrame[] = [];
@@ -71,6 +75,7 @@ export class Connection {
   /** Writes what is queued, then closes the socket with `code`. */
   close(code: number, reason: string): void {
     if (this.phase === 'closed') return;
+    this.closedByServer = true;
     this.queue.flush();
     this.phase = 'closed';
     this.queue.close();

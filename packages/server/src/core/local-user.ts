@@ -26,8 +26,6 @@ export class LocalUser {
   /** True once the last connection closed; pending async work must then stop. */
   removed = false;
   location: Position | undefined;
-  /** Device timestamp of the newest sample applied, to ignore samples resent out of order. */
-  newestSampleAt = Number.NEGATIVE_INFINITY;
   radiusKm: number;
   sharing: boolean;
   /** Settles once the friend list is loaded (and, with sharing on, attached). */

@@ -161,17 +161,22 @@ export class NearbyCore {
     this.#dispatch(connection, decoded.frame);
   }
 
-  /** Releases everything a closed socket held. `code` 1000 means the user signed off on purpose. */
+  /**
+   * Releases everything a closed socket held. A close the client started with 1000 means the
+   * user signed off on purpose; a close the server started never does, whatever code the client
+   * echoes.
+   */
   release(connection: Connection, code: number): void {
     if (connection.released) return;
     connection.released = true;
+    const signedOff = code === CloseCode.NORMAL && !connection.closedByServer;
     connection.phase = 'closed';
     connection.queue.close();
     this.#connections.delete(connection);
     const user = connection.user;
     if (user === undefined) return;
     user.connections.delete(connection);
-    if (user.connections.size === 0) this.#removeUser(user, code === CloseCode.NORMAL);
+    if (user.connections.size === 0) this.#removeUser(user, signedOff);
   }
 
   // ------------------------------------------------------------------ frames
@@ -210,7 +215,7 @@ export class NearbyCore {
           connection.sendError(ErrorCode.INVALID_RADIUS, this.#radiusMessage(frame.radiusKm), { frameType: 'radius' });
           return;
         }
-        void user.run(() => this.#setRadius(user, frame.radiusKm, true));
+        void user.run(() => this.#setRadius(user, frame.radiusKm));
         return;
       case 'sharing':
         void user.run(async () => {
@@ -247,7 +252,8 @@ export class NearbyCore {
       }
       let user = connection.user ?? this.#users.get(connection.userId);
       if (user === undefined) {
-        user = this.#createUser(connection.userId, radiusOk && frame.radiusKm !== undefined ? frame.radiusKm : undefined, frame.sharing);
+        // The init's radius is applied below like a change, so the user's other servers hear of it.
+        user = this.#createUser(connection.userId, frame.sharing);
       }
       if (connection.user === undefined) {
         connection.user = user;
@@ -257,12 +263,14 @@ export class NearbyCore {
       const target = user;
       await user.run(async () => {
         if (radiusOk && frame.radiusKm !== undefined && frame.radiusKm !== target.radiusKm) {
-          await this.#setRadius(target, frame.radiusKm, false);
+          // The snapshot below reaches this server's devices; the user's devices elsewhere learn it from the bus.
+          target.radiusKm = frame.radiusKm;
+          this.#publish(target.id, { k: 'rad', s: this.#options.serverId, u: target.id, r: frame.radiusKm });
         }
         if (frame.sharing !== undefined && frame.sharing !== target.sharing) {
           await this.#setSharing(target, frame.sharing, true);
         }
-        if (frame.location !== undefined) this.#applyOwnSample(target, frame.location);
+        if (frame.location !== undefined) this.#applyOwnSample(target, connection, frame.location);
       });
       if (connection.released) return; // closed meanwhile
       connection.phase = 'ready';
@@ -320,17 +328,22 @@ export class NearbyCore {
         connection.sendError(ErrorCode.HISTORY_UNAVAILABLE, message, { seq: frame.seq, frameType: 'location' });
       },
     );
-    this.#applyOwnSample(user, newest);
+    this.#applyOwnSample(user, connection, newest);
   }
 
   // ------------------------------------------------------------------ users
 
-  #createUser(userId: string, radiusKm: number | undefined, sharing: boolean | undefined): LocalUser {
-    const user = new LocalUser(userId, radiusKm ?? this.#options.radiusKm, sharing ?? true);
+  #createUser(userId: string, sharing: boolean | undefined): LocalUser {
+    const user = new LocalUser(userId, this.#options.radiusKm, sharing ?? true);
     this.#users.set(userId, user);
     const own = this.#channel(userId);
     own.owner = user;
     if (own.followers.size === 0) this.#subscriptions.subscribe(this.#channelName(userId));
+    if (!user.sharing) {
+      // Friends may still show a position from an earlier session: withdraw it.
+      this.#cache.delete(userId).catch((error: unknown) => this.#reportError('cache delete failed', error));
+      this.#broadcast({ k: 'off', s: this.#options.serverId, u: userId });
+    }
     user.ready = (async () => {
       const friends = await this.#options.friends.getFriends(userId);
       if (user.removed) return;
@@ -420,12 +433,11 @@ export class NearbyCore {
     return `radiusKm must be in (0, ${this.#options.maxRadiusKm}], got ${radiusKm}`;
   }
 
-  async #setRadius(user: LocalUser, radiusKm: number, announce: boolean): Promise<void> {
+  /** A radius change from one device: every device of the user gets a new snapshot, here and on other servers. */
+  #setRadius(user: LocalUser, radiusKm: number): void {
     user.radiusKm = radiusKm;
-    if (announce) {
-      this.#publish(user.id, { k: 'rad', s: this.#options.serverId, u: user.id, r: radiusKm });
-      this.#sendSnapshot(user);
-    }
+    this.#publish(user.id, { k: 'rad', s: this.#options.serverId, u: user.id, r: radiusKm });
+    this.#sendSnapshot(user);
   }
 
   async #setSharing(user: LocalUser, sharing: boolean, announce: boolean): Promise<void> {
@@ -448,13 +460,14 @@ export class NearbyCore {
   }
 
   /** A sample from one of the user's devices: the user's new live position, if it is current. */
-  #applyOwnSample(user: LocalUser, sample: LocationSample): void {
+  #applyOwnSample(user: LocalUser, device: Connection, sample: LocationSample): void {
     if (!user.sharing) return;
     const now = this.#now();
     // Resent backlog (offline buffer) is history, not a live position.
     if (now - sample.timestamp >= this.#options.inactiveAfterMs) return;
-    if (sample.timestamp < user.newestSampleAt) return;
-    user.newestSampleAt = sample.timestamp;
+    // Out of order only per device: devices' clocks differ, and the latest one to report wins.
+    if (sample.timestamp < device.newestSampleAt) return;
+    device.newestSampleAt = sample.timestamp;
     const position: Position = { lat: sample.lat, lon: sample.lon, t: now };
     this.#setOwnPosition(user, position);
     this.#shareOwnPosition(user, position);
