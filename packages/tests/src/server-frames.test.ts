@@ -22,6 +22,24 @@ function locationFrame(point: { lat: number; lon: number }) {
   return { type: 'location', seq: ++seq, samples: [sample(point)] };
 }
 
+/** Alice at the origin and her friend Bob 1 km north, once Alice's socket has received Bob. */
+async function aliceSeesBob(): Promise<{ alice: RawPeer; bob: RawPeer }> {
+  env.graph.link('alice', 'bob');
+  const alice = await peer('alice');
+  const bob = await peer('bob');
+  await alice.init({ location: sample(ORIGIN) });
+  await bob.init({ location: sample(offsetKm(ORIGIN, 1)) });
+  await alice.waitFor((f) => f.type === 'friend_update');
+  return { alice, bob };
+}
+
+/** After a round trip on both sockets: nothing that names `userId` reached `viewer` since frame `mark`. */
+async function expectNothingAbout(viewer: RawPeer, sender: RawPeer, userId: string, mark: number): Promise<void> {
+  await sender.sync();
+  await viewer.sync();
+  expect(viewer.raw.slice(mark).some((text) => text.includes(userId))).toBe(false);
+}
+
 beforeEach(async () => {
   env = await startServer();
 });
@@ -77,20 +95,13 @@ describe('location flow between friends (raw frames)', () => {
   });
 
   it('a friend who moves out of range leaves with out_of_range and is not sent after', async () => {
-    env.graph.link('alice', 'bob');
-    const alice = await peer('alice');
-    const bob = await peer('bob');
-    await alice.init({ location: sample(ORIGIN) });
-    await bob.init({ location: sample(offsetKm(ORIGIN, 1)) });
-    await alice.waitFor((f) => f.type === 'friend_update');
+    const { alice, bob } = await aliceSeesBob();
     bob.send(locationFrame(offsetKm(ORIGIN, 30)));
     const left = await alice.waitFor((f) => f.type === 'friend_left');
     expect(left).toEqual({ type: 'friend_left', userId: 'bob', reason: LeaveReason.OUT_OF_RANGE });
     const mark = alice.frames.length;
     bob.send(locationFrame(offsetKm(ORIGIN, 31)));
-    await bob.sync();
-    await alice.sync();
-    expect(alice.raw.slice(mark).some((text) => text.includes('bob'))).toBe(false);
+    await expectNothingAbout(alice, bob, 'bob', mark);
   });
 
   it('a radius change takes effect at once with a new snapshot', async () => {
@@ -117,12 +128,7 @@ describe('location flow between friends (raw frames)', () => {
   });
 
   it('unfriending stops updates at once and says why', async () => {
-    env.graph.link('alice', 'bob');
-    const alice = await peer('alice');
-    const bob = await peer('bob');
-    await alice.init({ location: sample(ORIGIN) });
-    await bob.init({ location: sample(offsetKm(ORIGIN, 1)) });
-    await alice.waitFor((f) => f.type === 'friend_update');
+    const { alice, bob } = await aliceSeesBob();
 
     env.graph.unlink('alice', 'bob');
     await env.server.friendRemoved('alice', 'bob');
@@ -133,9 +139,7 @@ describe('location flow between friends (raw frames)', () => {
 
     const mark = alice.frames.length;
     bob.send(locationFrame(offsetKm(ORIGIN, 0.5)));
-    await bob.sync();
-    await alice.sync();
-    expect(alice.raw.slice(mark).some((text) => text.includes('bob'))).toBe(false);
+    await expectNothingAbout(alice, bob, 'bob', mark);
     expect(env.server.stats().channels).toBe(2); // each now follows only their own channel
   });
 
@@ -154,12 +158,7 @@ describe('location flow between friends (raw frames)', () => {
   });
 
   it('sharing off removes the user from friends lists, and sharing on brings them back', async () => {
-    env.graph.link('alice', 'bob');
-    const alice = await peer('alice');
-    const bob = await peer('bob');
-    await alice.init({ location: sample(ORIGIN) });
-    await bob.init({ location: sample(offsetKm(ORIGIN, 1)) });
-    await alice.waitFor((f) => f.type === 'friend_update');
+    const { alice, bob } = await aliceSeesBob();
 
     const bobMark = bob.frames.length;
     bob.send({ type: 'sharing', enabled: false });
@@ -173,9 +172,7 @@ describe('location flow between friends (raw frames)', () => {
 
     const mark = alice.frames.length;
     bob.send(locationFrame(offsetKm(ORIGIN, 0.5)));
-    await bob.sync();
-    await alice.sync();
-    expect(alice.raw.slice(mark).some((text) => text.includes('bob'))).toBe(false);
+    await expectNothingAbout(alice, bob, 'bob', mark);
 
     // A user who joins now does not get Bob's old position from the cache either.
     env.graph.link('dave', 'bob');

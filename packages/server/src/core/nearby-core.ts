@@ -218,10 +218,7 @@ export class NearbyCore {
         void user.run(() => this.#setRadius(user, frame.radiusKm));
         return;
       case 'sharing':
-        void user.run(async () => {
-          await this.#setSharing(user, frame.enabled, true);
-          this.#sendSnapshot(user);
-        });
+        void this.#changeSharing(user, frame.enabled, true);
         return;
     }
   }
@@ -438,6 +435,14 @@ export class NearbyCore {
     user.radiusKm = radiusKm;
     this.#publish(user.id, { k: 'rad', s: this.#options.serverId, u: user.id, r: radiusKm });
     this.#sendSnapshot(user);
+  }
+
+  /** A sharing change (from a device here, or from the user's devices elsewhere) followed by a new snapshot for every device here. */
+  #changeSharing(user: LocalUser, sharing: boolean, announce: boolean): Promise<void> {
+    return user.run(async () => {
+      await this.#setSharing(user, sharing, announce);
+      this.#sendSnapshot(user);
+    });
   }
 
   async #setSharing(user: LocalUser, sharing: boolean, announce: boolean): Promise<void> {
@@ -705,24 +710,12 @@ export class NearbyCore {
         for (const follower of state.followers) {
           if (follower.visible.delete(message.u)) this.#leftToUser(follower, message.u, state.idJson, reason);
         }
-        if (message.k === 'off' && remote && state.owner !== undefined) {
-          const owner = state.owner;
-          void owner.run(async () => {
-            await this.#setSharing(owner, false, false);
-            this.#sendSnapshot(owner);
-          });
-        }
+        if (message.k === 'off' && remote && state.owner !== undefined) void this.#changeSharing(state.owner, false, false);
         return;
       }
-      case 'on': {
-        const owner = state?.owner;
-        if (!remote || owner === undefined) return;
-        void owner.run(async () => {
-          await this.#setSharing(owner, true, false);
-          this.#sendSnapshot(owner);
-        });
+      case 'on':
+        if (remote && state?.owner !== undefined) void this.#changeSharing(state.owner, true, false);
         return;
-      }
       case 'rad': {
         const owner = state?.owner;
         if (!remote || owner === undefined || !this.#validRadius(message.r)) return;
