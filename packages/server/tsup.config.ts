@@ -1,11 +1,13 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // One entry per subpath export: the core, and each family of adapters with optional peers.
+  entry: { index: 'src/index.ts', redis: 'src/adapters/redis/index.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,
   sourcemap: true,
   target: 'es2022',
   treeshake: true,
+  external: ['ioredis'],
 });

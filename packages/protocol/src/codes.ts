@@ -37,6 +37,8 @@ export const ErrorCode = {
   INVALID_ARGUMENT: 'invalid_argument',
   /** local: the operation needs an open client, but it was closed. */
   CLOSED: 'closed',
+  /** local (server): a backend behind an adapter (Redis, PostgreSQL, …) could not be reached. */
+  ADAPTER_UNAVAILABLE: 'adapter_unavailable',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

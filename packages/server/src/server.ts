@@ -72,6 +72,7 @@ class NearbyServerImpl implements NearbyServer {
   readonly #core: NearbyCore;
   readonly #writer: HistoryWriter;
   readonly #owned: Array<LocationCache | PubSubTransport | HistoryStore> = [];
+  readonly #adapters: Array<LocationCache | PubSubTransport | HistoryStore>;
   readonly #wss: WebSocketServer;
   readonly #sockets = new Map<WebSocket, import('./core/connection.js').Connection>();
   #http: HttpServer | undefined;
@@ -86,6 +87,7 @@ class NearbyServerImpl implements NearbyServer {
     const cache = raw.cache ?? this.#own(new MemoryLocationCache({ now: () => options.timers.now() }));
     const pubsub = raw.pubsub ?? this.#own(new MemoryPubSub());
     const history = raw.history ?? this.#own(new MemoryHistoryStore());
+    this.#adapters = [cache, pubsub, history];
     this.#writer = new HistoryWriter(history, { ...options.historyWriter, timers: options.timers });
     this.#core = new NearbyCore(options, cache, pubsub, this.#writer);
     this.#wss = new WebSocketServer({
@@ -110,6 +112,10 @@ class NearbyServerImpl implements NearbyServer {
 
   async listen(): Promise<{ port: number; host: string }> {
     if (this.#state !== 'idle') throw new NearbyError(ErrorCode.INVALID_ARGUMENT, `listen() called on a ${this.#state} server`);
+    // Backends first: a server that cannot reach its Redis or database should not accept users.
+    const connected = await Promise.allSettled([...new Set(this.#adapters)].map((adapter) => adapter.connect?.()));
+    const failed = connected.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
     if (this.#options.server !== undefined) {
       this.#http = this.#options.server;
     } else {

@@ -26,6 +26,8 @@ export interface LocationCache {
   getMany(userIds: readonly string[]): Promise<Map<string, CachedLocation>>;
   /** Forgets a user's location (sharing turned off, or the user signed off). */
   delete(userId: string): Promise<void>;
+  /** Connects; `server.listen()` awaits it and fails with its error. Rejects with a message naming the address. */
+  connect?(): Promise<void>;
   /** Releases connections and timers. */
   close?(): Promise<void>;
 }
@@ -49,6 +51,8 @@ export interface PubSubTransport {
   unsubscribe(channels: readonly string[]): Promise<void>;
   /** Sets the single handler for inbound messages. Called once by the server before any subscribe. */
   onMessage(handler: PubSubMessageHandler): void;
+  /** Connects; `server.listen()` awaits it and fails with its error. Rejects with a message naming the address. */
+  connect?(): Promise<void>;
   /** Releases connections. */
   close?(): Promise<void>;
 }
@@ -90,6 +94,8 @@ export interface HistoryStore {
   query(query: HistoryQuery): AsyncIterable<HistorySample>;
   /** Deletes samples recorded before `before` (ms since the epoch); resolves to how many. */
   prune(before: number): Promise<number>;
+  /** Connects; `server.listen()` awaits it and fails with its error. Rejects with a message naming the address. */
+  connect?(): Promise<void>;
   /** Flushes and releases connections. */
   close?(): Promise<void>;
 }

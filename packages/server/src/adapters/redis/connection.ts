@@ -1,0 +1,66 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { ErrorCode, NearbyError } from '@nearby/protocol';
+
+/** Defaults for clients Nearby creates: fail fast while disconnected instead of queueing. */
+export const FAIL_FAST_OPTIONS: RedisOptions = {
+  lazyConnect: true,
+  // Commands issued while disconnected fail at once: the core degrades (local delivery, no cache)
+  // instead of building an unbounded queue during an outage.
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  // Commands issued in the same tick (a cache write and a publish) leave in one write.
+  enableAutoPipelining: true,
+  // Reconnect for ever, backing off to 2 s, so service resumes by itself when Redis is back.
+  retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+};
+
+/** `redis://host:port` of a client, for error messages. */
+export function addressOf(client: Redis): string {
+  const { host, port, path } = client.options;
+  return path ? `redis+unix://${path}` : `redis://${host ?? '127.0.0.1'}:${port ?? 6379}`;
+}
+
+/**
+ * Resolves when `client` is ready. Rejects with an `adapter_unavailable` NearbyError naming the
+ * address when it is not ready within `timeoutMs` (the client keeps retrying in the background).
+ */
+export async function whenReady(client: Redis, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return;
+  let lastError: Error | undefined;
+  const onError = (error: Error) => {
+    lastError = error;
+  };
+  client.on('error', onError);
+  try {
+    if (client.status === 'wait') client.connect().catch(() => {});
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.off('ready', onReady);
+        const reason = lastError?.message ?? `not ready after ${timeoutMs} ms`;
+        reject(
+          new NearbyError(ErrorCode.ADAPTER_UNAVAILABLE, `could not connect to Redis at ${addressOf(client)}: ${reason}`, {
+            cause: lastError,
+          }),
+        );
+      }, timeoutMs);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      client.once('ready', onReady);
+    });
+  } finally {
+    client.off('error', onError);
+  }
+}
+
+/** Closes a client politely, cutting it if QUIT does not complete (for example while Redis is down). */
+export async function closeClient(client: Redis): Promise<void> {
+  if (client.status === 'end') return;
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  await Promise.race([client.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1_000))]);
+  client.disconnect();
+}

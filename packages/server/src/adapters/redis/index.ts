@@ -1,0 +1,74 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { RedisLocationCache } from './location-cache.js';
+import { RedisPubSub } from './pubsub.js';
+import { FAIL_FAST_OPTIONS, closeClient } from './connection.js';
+
+export { RedisLocationCache } from './location-cache.js';
+export type { RedisLocationCacheOptions } from './location-cache.js';
+export { RedisPubSub } from './pubsub.js';
+export type { RedisPubSubOptions, RedisPubSubStats } from './pubsub.js';
+
+/** Options of {@link createRedisAdapters}. */
+export interface RedisAdaptersOptions {
+  /** Redis URL. Default `redis://127.0.0.1:6379`. */
+  url?: string;
+  /** Extra ioredis options for both connections (TLS, password, …). */
+  redis?: RedisOptions;
+  /** Prefix of location cache keys. Default `nearby:loc:`. */
+  keyPrefix?: string;
+  /** How long `server.listen()` waits for Redis before failing. Default 5 000 ms. */
+  connectTimeoutMs?: number;
+  /** Receives connection errors (Redis down, reconnect attempts). Default: ignored, the server reports failed operations. */
+  onError?: (error: Error) => void;
+}
+
+/** The Redis adapters of one server process, and their two connections. */
+export interface RedisAdapters {
+  cache: RedisLocationCache;
+  pubsub: RedisPubSub;
+  /** Command connection (cache reads/writes and PUBLISH). */
+  commands: Redis;
+  /** Subscriber connection. */
+  subscriber: Redis;
+  /** Closes both connections. Call after `server.close()`. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates the Redis location cache and Pub/Sub transport for one server process, on two
+ * connections: one for commands (so a location update's SET and PUBLISH are pipelined
+ * together) and one for subscriptions. Connections open when the server's `listen()` runs.
+ *
+ * ```ts
+ * const redis = createRedisAdapters({ url: process.env.REDIS_URL });
+ * const server = createNearbyServer({ ...options, cache: redis.cache, pubsub: redis.pubsub });
+ * await server.listen(); // fails with adapter_unavailable naming the address if Redis is down
+ * ```
+ */
+export function createRedisAdapters(options: RedisAdaptersOptions = {}): RedisAdapters {
+  const url = options.url ?? 'redis://127.0.0.1:6379';
+  const base: RedisOptions = { ...FAIL_FAST_OPTIONS, ...options.redis };
+  const commands = new Redis(url, { ...base, connectionName: 'nearby-commands' });
+  const subscriber = new Redis(url, { ...base, autoResubscribe: false, connectionName: 'nearby-subscriber' });
+  const onError = options.onError ?? (() => {});
+  // Without a listener ioredis prints every reconnect failure; errors surface through failed operations.
+  commands.on('error', onError);
+  subscriber.on('error', onError);
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+  const cache = new RedisLocationCache({
+    client: commands,
+    connectTimeoutMs,
+    ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
+  });
+  const pubsub = new RedisPubSub({ publisher: commands, subscriber, connectTimeoutMs });
+  return {
+    cache,
+    pubsub,
+    commands,
+    subscriber,
+    async close() {
+      await pubsub.close();
+      await Promise.all([closeClient(subscriber), closeClient(commands)]);
+    },
+  };
+}
