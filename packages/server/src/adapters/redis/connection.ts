@@ -57,10 +57,10 @@ export async function whenReady(client: Redis, timeoutMs: number): Promise<void>
 /** Closes a client politely, cutting it if QUIT does not complete (for example while Redis is down). */
 export async function closeClient(client: Redis): Promise<void> {
   if (client.status === 'end') return;
-  if (client.status !== 'ready') {
-    client.disconnect();
-    return;
+  const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+  if (client.status === 'ready') {
+    await Promise.race([client.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1_000))]);
   }
-  await Promise.race([client.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1_000))]);
   client.disconnect();
+  await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 1_000))]);
 }

@@ -1,0 +1,152 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { createRedisAdapters, RedisLocationCache, RedisPubSub, type RedisAdapters } from '@nearby/server/redis';
+import { RedisServerProcess, redisAvailable } from './helpers/redis-server.js';
+
+/** Adapter contracts checked against a real redis-server on a free loopback port. */
+const available = redisAvailable();
+let redis: RedisServerProcess;
+const opened: RedisAdapters[] = [];
+
+function adapters(): RedisAdapters {
+  const created = createRedisAdapters({ url: redis.url, connectTimeoutMs: 2_000 });
+  opened.push(created);
+  return created;
+}
+
+async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+beforeAll(async () => {
+  if (available) redis = await RedisServerProcess.start();
+}, 30_000);
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((a) => a.close()));
+});
+
+afterAll(async () => {
+  if (available) await redis.stop();
+});
+
+describe('RedisLocationCache', () => {
+  it('stores, reads and deletes locations, and ignores values it did not write', async (ctx) => {
+    if (!available) return ctx.skip();
+    const { cache, commands } = adapters();
+    await cache.connect();
+    await cache.set('alice', { lat: 37.5, lon: 127.01, updatedAt: 1_700_000_000_000 }, 60_000);
+    await cache.set('bob', { lat: -33.9, lon: 151.2, updatedAt: 1_700_000_000_001 }, 60_000);
+    await commands.set('nearby:loc:mallory', 'not,a,location');
+    const found = await cache.getMany(['alice', 'bob', 'carol', 'mallory']);
+    expect(Object.fromEntries(found)).toEqual({
+      alice: { lat: 37.5, lon: 127.01, updatedAt: 1_700_000_000_000 },
+      bob: { lat: -33.9, lon: 151.2, updatedAt: 1_700_000_000_001 },
+    });
+    await cache.delete('alice');
+    expect([...(await cache.getMany(['alice', 'bob'])).keys()]).toEqual(['bob']);
+    expect(await cache.getMany([])).toEqual(new Map());
+  });
+
+  it('expires entries after their TTL (milliseconds)', async (ctx) => {
+    if (!available) return ctx.skip();
+    const { cache, commands } = adapters();
+    await cache.connect();
+    await cache.set('short', { lat: 1, lon: 2, updatedAt: 3 }, 150);
+    const ttl = await commands.pttl('nearby:loc:short');
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(150);
+    await sleep(400);
+    expect(await cache.getMany(['short'])).toEqual(new Map());
+  });
+
+  it('reads 5000 friends in one MGET', async (ctx) => {
+    if (!available) return ctx.skip();
+    const { cache } = adapters();
+    await cache.connect();
+    const ids = Array.from({ length: 5000 }, (_, i) => `friend-${i}`);
+    await Promise.all(ids.slice(0, 500).map((id, i) => cache.set(id, { lat: i / 100, lon: 0, updatedAt: i }, 60_000)));
+    const before = await redis.commandCalls();
+    const found = await cache.getMany(ids);
+    const after = await redis.commandCalls();
+    expect(found.size).toBe(500);
+    expect(found.get('friend-250')).toEqual({ lat: 2.5, lon: 0, updatedAt: 250 });
+    expect((after.mget ?? 0) - (before.mget ?? 0)).toBe(1);
+  });
+});
+
+describe('RedisPubSub', () => {
+  it('subscribes in batches, delivers between processes, and unsubscribes', async (ctx) => {
+    if (!available) return ctx.skip();
+    const a = adapters();
+    const b = adapters();
+    const subscriber = new RedisPubSub({ publisher: b.commands, subscriber: b.subscriber, batchSize: 1000 });
+    await Promise.all([a.pubsub.connect(), subscriber.connect()]);
+    const received: Array<[string, string]> = [];
+    subscriber.onMessage((channel, message) => received.push([channel, message]));
+    const channels = Array.from({ length: 2500 }, (_, i) => `nearby:u:user-${i}`);
+    const before = await redis.commandCalls();
+    await subscriber.subscribe(channels);
+    const after = await redis.commandCalls();
+    expect((after.subscribe ?? 0) - (before.subscribe ?? 0)).toBe(3);
+    expect(subscriber.stats).toMatchObject({ subscribeCommands: 3, channels: 2500 });
+
+    await a.pubsub.publish('nearby:u:user-7', 'hello');
+    await a.pubsub.publish('nearby:u:not-followed', 'ignored');
+    await waitFor(() => received.length === 1, 'the message');
+    expect(received).toEqual([['nearby:u:user-7', 'hello']]);
+    expect(a.pubsub.stats.published).toBe(2);
+
+    await subscriber.unsubscribe(['nearby:u:user-7']);
+    await a.pubsub.publish('nearby:u:user-7', 'after unsubscribe');
+    await a.pubsub.publish('nearby:u:user-8', 'still followed');
+    await waitFor(() => received.length === 2, 'the second message');
+    expect(received[1]).toEqual(['nearby:u:user-8', 'still followed']);
+    await subscriber.close();
+  });
+
+  it('drops publishes while Redis is down, and resubscribes every channel by itself when it is back', async (ctx) => {
+    if (!available) return ctx.skip();
+    const a = adapters();
+    const b = adapters();
+    await Promise.all([a.pubsub.connect(), b.pubsub.connect()]);
+    const received: string[] = [];
+    b.pubsub.onMessage((_channel, message) => received.push(message));
+    const channels = Array.from({ length: 1500 }, (_, i) => `nearby:u:r-${i}`);
+    await b.pubsub.subscribe(channels);
+
+    await redis.kill();
+    await waitFor(() => a.commands.status !== 'ready' && b.subscriber.status !== 'ready', 'the connections to notice');
+    await expect(a.pubsub.publish('nearby:u:r-1', 'lost')).resolves.toBeUndefined();
+    expect(a.pubsub.stats.dropped).toBe(1);
+    // Channels asked for during the outage are remembered too.
+    await b.pubsub.subscribe(['nearby:u:late']);
+
+    await redis.restart();
+    await waitFor(() => b.pubsub.stats.resubscribed === 1501, 'resubscription', 15_000);
+    await waitFor(() => a.commands.status === 'ready', 'the publisher');
+    await a.pubsub.publish('nearby:u:r-1499', 'after');
+    await a.pubsub.publish('nearby:u:late', 'late');
+    await waitFor(() => received.length === 2, 'messages after the restart');
+    expect(received).toEqual(['after', 'late']);
+  }, 30_000);
+
+  it('lets hosts wire their own ioredis clients', async (ctx) => {
+    if (!available) return ctx.skip();
+    const publisher = new Redis(redis.url, { lazyConnect: true });
+    const subscriber = new Redis(redis.url, { lazyConnect: true, autoResubscribe: false });
+    const cache = new RedisLocationCache({ client: publisher, keyPrefix: 'custom:', ownsClient: true });
+    const pubsub = new RedisPubSub({ publisher, subscriber, ownsClients: true });
+    await Promise.all([cache.connect(), pubsub.connect()]);
+    await cache.set('x', { lat: 1, lon: 1, updatedAt: 1 }, 1_000);
+    expect(await publisher.exists('custom:x')).toBe(1);
+    await pubsub.close();
+    expect(subscriber.status).toBe('end');
+    expect(publisher.status).toBe('end');
+  });
+});
