@@ -15,8 +15,8 @@ afterEach(() => {
 });
 
 describe('connecting', () => {
-  it('goes idle → connecting → connected and sends init with version, sharing, radius and the last fix', () => {
-    const h = createHarness({ radiusKm: 3 });
+  it('goes idle → connecting → connected and sends init with version, the chosen settings and the last fix', () => {
+    const h = createHarness({ radiusKm: 3, sharing: true });
     expect(h.client.getSnapshot().state).toBe('idle');
     h.client.updateLocation({ lat: 37.5, lon: 127, accuracy: 5 });
     h.client.connect();

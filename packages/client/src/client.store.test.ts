@@ -255,7 +255,22 @@ describe('settings races', () => {
     expect(h.client.getSnapshot()).toMatchObject({ radiusKm: 12, sharing: false });
     socket.serverClose(1012);
     vi.advanceTimersByTime(250);
-    expect(h.server.latest.open().framesOf('init')[0]).toMatchObject({ radiusKm: 12, sharing: false });
+    // The account's settings are the server's: a reconnecting device does not send them back,
+    // so it cannot undo a change another device makes meanwhile.
+    const init = h.server.latest.open().framesOf('init')[0]!;
+    expect(init).not.toHaveProperty('radiusKm');
+    expect(init).not.toHaveProperty('sharing');
+  });
+
+  it('keeps sending a change in init until a snapshot confirms it', () => {
+    const h = createHarness();
+    h.client.connect();
+    const socket = h.server.accept();
+    h.client.setSharing(false);
+    expect(socket.framesOf('sharing')).toEqual([{ type: 'sharing', enabled: false }]);
+    socket.serverClose(1006); // lost before the server answered
+    vi.advanceTimersByTime(1_000);
+    expect(h.server.latest.open().framesOf('init')[0]).toMatchObject({ sharing: false });
   });
 
   it('re-sends settings changed while init was in flight once the first snapshot arrives', () => {

@@ -101,6 +101,13 @@ export class NearbyClient {
   private maxRadiusKm: number | null = null;
   /** Whether the user shares their location; same rules as {@link requestedRadiusKm}. */
   private sharing: boolean;
+  /**
+   * Whether the app changed the radius / sharing (option or setter) and no snapshot has
+   * confirmed it yet. Only pending changes travel in `init`: settings belong to the account, and
+   * a reconnecting device must not overwrite a change another device made meanwhile.
+   */
+  private radiusPending: boolean;
+  private sharingPending: boolean;
   /** Settings carried by the `init` of the current connection, to spot changes made while it was in flight. */
   private initSettings: { radiusKm: number | undefined; sharing: boolean } | undefined;
   /**
@@ -140,6 +147,8 @@ export class NearbyClient {
     this.emitter = new Emitter(this.options.onListenerError);
     this.outbox = new Outbox(this.options.maxBufferedSamples);
     this.sharing = this.options.sharing;
+    this.sharingPending = options.sharing !== undefined;
+    this.radiusPending = options.radiusKm !== undefined;
     this.inactiveAfterMs = this.options.inactiveAfterMs;
     this.requestedRadiusKm = this.options.radiusKm;
     this.store = new SnapshotStore(this.buildSnapshot(), this.options.onListenerError);
@@ -237,6 +246,7 @@ export class NearbyClient {
     const radiusKm = checkRadius('radiusKm', km);
     if (radiusKm === this.requestedRadiusKm) return;
     this.requestedRadiusKm = radiusKm;
+    this.radiusPending = true;
     this.commit();
     // Before `connected`, the next `init` (or the first snapshot's check) carries it.
     if (this.state === 'connected') this.sendSetting({ type: 'radius', radiusKm });
@@ -255,6 +265,7 @@ export class NearbyClient {
     }
     if (on === this.sharing) return;
     this.sharing = on;
+    this.sharingPending = true;
     this.commit();
     if (this.state === 'connected') this.sendSetting({ type: 'sharing', enabled: on });
   }
@@ -391,8 +402,8 @@ export class NearbyClient {
       type: 'init',
       v: PROTOCOL_VERSION,
       ...(this.lastFix === undefined ? {} : { location: this.lastFix }),
-      ...(this.requestedRadiusKm === undefined ? {} : { radiusKm: this.requestedRadiusKm }),
-      sharing: this.sharing,
+      ...(this.radiusPending && this.requestedRadiusKm !== undefined ? { radiusKm: this.requestedRadiusKm } : {}),
+      ...(this.sharingPending ? { sharing: this.sharing } : {}),
     };
     this.send(init);
   }
@@ -628,12 +639,17 @@ export class NearbyClient {
       const sharing = sent !== undefined && this.sharing !== sent.sharing;
       if (!radius && this.requestedRadiusKm !== undefined) this.requestedRadiusKm = frame.radiusKm;
       if (!sharing) this.sharing = frame.sharing;
+      // What this init carried is now the account's setting; later inits carry only new changes.
+      if (!radius) this.radiusPending = false;
+      if (!sharing) this.sharingPending = false;
       return { radius, sharing };
     }
     if (this.unansweredSettings > 0) this.unansweredSettings--;
     if (this.unansweredSettings === 0) {
       if (this.requestedRadiusKm !== undefined) this.requestedRadiusKm = frame.radiusKm;
       this.sharing = frame.sharing;
+      this.radiusPending = false;
+      this.sharingPending = false;
     }
     return { radius: false, sharing: false };
   }
@@ -667,7 +683,10 @@ export class NearbyClient {
       if (frame.frameType === 'radius' && this.unansweredSettings > 0) this.unansweredSettings--;
       // Stop asking for a radius the server refuses: the account's current radius (the last one
       // reported) applies again. Unless a newer change of ours is still on its way.
-      if (this.unansweredSettings === 0) this.requestedRadiusKm = undefined;
+      if (this.unansweredSettings === 0) {
+        this.requestedRadiusKm = undefined;
+        this.radiusPending = false;
+      }
     }
     this.report(new NearbyError(code, message, seq === undefined ? {} : { seq }));
   }

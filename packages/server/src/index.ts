@@ -9,6 +9,7 @@ export { MemoryHistoryStore } from './adapters/memory/history-store.js';
 export type { MemoryHistoryStoreOptions } from './adapters/memory/history-store.js';
 export type {
   CachedLocation,
+  UserSettings,
   LocationCache,
   PubSubTransport,
   PubSubMessageHandler,

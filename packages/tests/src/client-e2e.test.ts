@@ -107,6 +107,21 @@ describe('NearbyClient against a real server', () => {
     expect(tablet.getSnapshot().friends).toEqual(phone.getSnapshot().friends);
   });
 
+  it('a fresh client of the account starts with the saved settings instead of overwriting them', async () => {
+    env = await startServer();
+    const phone = client('alice');
+    phone.connect();
+    await phone.whenConnected();
+    phone.setRadius(3);
+    phone.setSharing(false);
+    await until(() => expect(phone.getSnapshot()).toMatchObject({ radiusKm: 3, sharing: false }));
+    phone.close();
+    const reinstalled = client('alice'); // no radius or sharing options: nothing chosen on this device
+    reinstalled.connect();
+    await reinstalled.whenConnected();
+    expect(reinstalled.getSnapshot()).toMatchObject({ radiusKm: 3, sharing: false });
+  });
+
   it('after the network drops, the client reconnects and reconciles: no ghosts, nobody missing', async () => {
     env = await startServer();
     proxy = await TcpProxy.start(env.port);

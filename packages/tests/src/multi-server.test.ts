@@ -129,6 +129,38 @@ describe('servers sharing a bus', () => {
     expect(bob.ofType('friend_left')).toEqual([]);
   });
 
+  it('signing off on one server while connected on another is not "offline"; the last sign-off is', async () => {
+    const [s0, s1, s2] = await cluster(3);
+    s0!.graph.link('alice', 'bob');
+    const phone = await peer(s0!, 'alice');
+    const laptop = await peer(s1!, 'alice');
+    const bob = await peer(s2!, 'bob');
+    await phone.init({ location: at(ORIGIN.lat, ORIGIN.lon) });
+    await laptop.init();
+    expect((await bob.init({ location: at(offsetKm(ORIGIN, 1).lat, ORIGIN.lon) })).friends).toHaveLength(1);
+    await phone.close(1000);
+    // Alice's laptop moves after the phone left: Bob must see that update, and never an "offline".
+    const there = offsetKm(ORIGIN, 2);
+    laptop.send({ type: 'location', seq: 1, samples: [at(there.lat, there.lon)] });
+    await bob.waitFor((f) => f.type === 'friend_update' && f.friends[0]?.lat === there.lat);
+    expect(bob.ofType('friend_left')).toEqual([]);
+    await laptop.close(1000);
+    expect(await bob.waitFor((f) => f.type === 'friend_left')).toMatchObject({ userId: 'alice', reason: LeaveReason.OFFLINE });
+  });
+
+  it('account settings are saved: a later session on another server starts with them', async () => {
+    const [s0, s1] = await cluster(2);
+    const first = await peer(s0!, 'alice');
+    await first.init();
+    first.send({ type: 'radius', radiusKm: 3 });
+    await first.waitFor((f) => f.type === 'snapshot' && f.radiusKm === 3);
+    first.send({ type: 'sharing', enabled: false });
+    await first.waitFor((f) => f.type === 'snapshot' && !f.sharing);
+    await first.close(1000);
+    const later = await peer(s1!, 'alice');
+    expect(await later.init()).toMatchObject({ radiusKm: 3, sharing: false });
+  });
+
   it('each server subscribes once to a channel, whatever the number of its local followers', async () => {
     const [s0, s1] = await cluster(2);
     for (const fan of ['f1', 'f2', 'f3']) s0!.graph.link(fan, 'star');

@@ -80,6 +80,34 @@ describe('RedisLocationCache', () => {
   });
 });
 
+describe('RedisLocationCache settings and presence', () => {
+  it('saves account settings without expiry', async (ctx) => {
+    if (!available) return ctx.skip();
+    const { cache, commands } = adapters();
+    await cache.connect();
+    expect(await cache.getSettings('nobody')).toBeUndefined();
+    await cache.setSettings('alice', { radiusKm: 2.5, sharing: false });
+    expect(await cache.getSettings('alice')).toEqual({ radiusKm: 2.5, sharing: false });
+    expect(await commands.pttl('nearby:set:alice')).toBe(-1);
+    await commands.set('nearby:set:broken', 'x,y');
+    expect(await cache.getSettings('broken')).toBeUndefined();
+  });
+
+  it('counts the servers holding a user, and the count survives only as long as a server is listed', async (ctx) => {
+    if (!available) return ctx.skip();
+    const { cache, commands } = adapters();
+    await cache.connect();
+    await cache.addPresence('alice', 's1');
+    await cache.addPresence('alice', 's2');
+    await cache.addPresence('alice', 's2');
+    expect(await commands.ttl('nearby:on:alice')).toBeGreaterThan(0);
+    expect(await cache.removePresence('alice', 's1')).toBe(1);
+    expect(await cache.removePresence('alice', 's2')).toBe(0);
+    expect(await cache.removePresence('alice', 's3')).toBe(0);
+    expect(await commands.exists('nearby:on:alice')).toBe(0);
+  });
+});
+
 describe('RedisPubSub', () => {
   it('subscribes in batches, delivers between processes, and unsubscribes', async (ctx) => {
     if (!available) return ctx.skip();
@@ -144,7 +172,7 @@ describe('RedisPubSub', () => {
     const pubsub = new RedisPubSub({ publisher, subscriber, ownsClients: true });
     await Promise.all([cache.connect(), pubsub.connect()]);
     await cache.set('x', { lat: 1, lon: 1, updatedAt: 1 }, 1_000);
-    expect(await publisher.exists('custom:x')).toBe(1);
+    expect(await publisher.exists('custom:loc:x')).toBe(1);
     await pubsub.close();
     expect(subscriber.status).toBe('end');
     expect(publisher.status).toBe('end');

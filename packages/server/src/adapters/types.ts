@@ -12,6 +12,12 @@ export interface CachedLocation {
   updatedAt: number;
 }
 
+/** A user's account settings, shared by all of the user's devices and every server process. */
+export interface UserSettings {
+  radiusKm: number;
+  sharing: boolean;
+}
+
 /**
  * Latest location per user, expiring after a TTL (the server passes `inactiveAfterMs`), so a
  * user who stops sending disappears from every new friend list by itself.
@@ -26,6 +32,20 @@ export interface LocationCache {
   getMany(userIds: readonly string[]): Promise<Map<string, CachedLocation>>;
   /** Forgets a user's location (sharing turned off, or the user signed off). */
   delete(userId: string): Promise<void>;
+  /**
+   * Optional: the user's account settings as last saved by any process. Without settings
+   * storage, a user's radius and sharing setting last only while the user is connected to a process.
+   */
+  getSettings?(userId: string): Promise<UserSettings | undefined>;
+  /** Optional: saves the user's account settings (no expiry). */
+  setSettings?(userId: string, settings: UserSettings): Promise<void>;
+  /**
+   * Optional: records that server `serverId` holds connections of the user. With presence, a
+   * user who signs off on one process while connected on another is not announced offline.
+   */
+  addPresence?(userId: string, serverId: string): Promise<void>;
+  /** Optional: forgets `serverId` for the user; resolves to how many servers still hold connections of the user. */
+  removePresence?(userId: string, serverId: string): Promise<number>;
   /** Connects; `server.listen()` awaits it and fails with its error. Rejects with a message naming the address. */
   connect?(): Promise<void>;
   /** Releases connections and timers. */

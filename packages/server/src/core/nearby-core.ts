@@ -12,7 +12,7 @@ import {
   type LocationSample,
   type NearbyFriend,
 } from '@nearby/protocol';
-import type { HistorySample, LocationCache, PubSubTransport } from '../adapters/types.js';
+import type { HistorySample, LocationCache, PubSubTransport, UserSettings } from '../adapters/types.js';
 import { decodeBusMessage, encodeBusMessage, type BusMessage } from './bus.js';
 import { Connection, type ServerSocket } from './connection.js';
 import type { HistoryWriter } from './history-writer.js';
@@ -249,8 +249,8 @@ export class NearbyCore {
       }
       let user = connection.user ?? this.#users.get(connection.userId);
       if (user === undefined) {
-        // The init's radius is applied below like a change, so the user's other servers hear of it.
-        user = this.#createUser(connection.userId, frame.sharing);
+        // The init's settings are applied below like changes, so they are saved and announced.
+        user = this.#createUser(connection.userId);
       }
       if (connection.user === undefined) {
         connection.user = user;
@@ -262,6 +262,7 @@ export class NearbyCore {
         if (radiusOk && frame.radiusKm !== undefined && frame.radiusKm !== target.radiusKm) {
           // The snapshot below reaches this server's devices; the user's devices elsewhere learn it from the bus.
           target.radiusKm = frame.radiusKm;
+          this.#saveSettings(target);
           this.#publish(target.id, { k: 'rad', s: this.#options.serverId, u: target.id, r: frame.radiusKm });
         }
         if (frame.sharing !== undefined && frame.sharing !== target.sharing) {
@@ -330,20 +331,23 @@ export class NearbyCore {
 
   // ------------------------------------------------------------------ users
 
-  #createUser(userId: string, sharing: boolean | undefined): LocalUser {
-    const user = new LocalUser(userId, this.#options.radiusKm, sharing ?? true);
+  #createUser(userId: string): LocalUser {
+    // Defaults until the saved account settings are read below.
+    const user = new LocalUser(userId, this.#options.radiusKm, true);
     this.#users.set(userId, user);
     const own = this.#channel(userId);
     own.owner = user;
     if (own.followers.size === 0) this.#subscriptions.subscribe(this.#channelName(userId));
-    if (!user.sharing) {
-      // Friends may still show a position from an earlier session: withdraw it.
-      this.#cache.delete(userId).catch((error: unknown) => this.#reportError('cache delete failed', error));
-      this.#broadcast({ k: 'off', s: this.#options.serverId, u: userId });
-    }
+    this.#cache
+      .addPresence?.(userId, this.#options.serverId)
+      .catch((error: unknown) => this.#reportError('presence update failed', error));
     user.ready = (async () => {
-      const friends = await this.#options.friends.getFriends(userId);
+      const [friends, settings] = await Promise.all([this.#options.friends.getFriends(userId), this.#loadSettings(userId)]);
       if (user.removed) return;
+      if (settings !== undefined) {
+        if (this.#validRadius(settings.radiusKm)) user.radiusKm = settings.radiusKm;
+        user.sharing = settings.sharing;
+      }
       user.friends = this.#normalizeFriends(userId, friends);
       if (user.sharing) await this.#attach(user);
       else await this.#fillFromCache([userId]);
@@ -377,10 +381,44 @@ export class NearbyCore {
       own.owner = undefined;
       this.#dropChannelIfUnused(own);
     }
-    if (signedOff && user.sharing) {
-      this.#cache.delete(user.id).catch((error: unknown) => this.#reportError('cache delete failed', error));
-      this.#broadcast({ k: 'bye', s: this.#options.serverId, u: user.id });
+    void this.#depart(user.id, signedOff && user.sharing);
+  }
+
+  /**
+   * The user has no connection left here. Friends are told "offline" only on a deliberate
+   * sign-off, and only if no other process still holds a connection of the user.
+   */
+  async #depart(userId: string, signedOff: boolean): Promise<void> {
+    let elsewhere = 0;
+    if (this.#cache.removePresence !== undefined) {
+      try {
+        elsewhere = await this.#cache.removePresence(userId, this.#options.serverId);
+      } catch (error) {
+        this.#reportError('presence update failed', error);
+      }
     }
+    // Reconnected here meanwhile, or still connected elsewhere: not offline.
+    if (!signedOff || elsewhere > 0 || this.#users.has(userId)) return;
+    this.#cache.delete(userId).catch((error: unknown) => this.#reportError('cache delete failed', error));
+    this.#broadcast({ k: 'bye', s: this.#options.serverId, u: userId });
+  }
+
+  async #loadSettings(userId: string): Promise<UserSettings | undefined> {
+    if (this.#cache.getSettings === undefined) return undefined;
+    try {
+      return await this.#cache.getSettings(userId);
+    } catch (error) {
+      // Degrade to defaults: the user can still connect while the cache is unreachable.
+      this.#reportError('settings read failed', error);
+      return undefined;
+    }
+  }
+
+  /** Saves the user's radius and sharing setting for their other processes and later sessions. */
+  #saveSettings(user: LocalUser): void {
+    this.#cache
+      .setSettings?.(user.id, { radiusKm: user.radiusKm, sharing: user.sharing })
+      .catch((error: unknown) => this.#reportError('settings write failed', error));
   }
 
   /** Follows every friend's channel, then fills positions not yet known from the cache in one read. */
@@ -433,6 +471,7 @@ export class NearbyCore {
   /** A radius change from one device: every device of the user gets a new snapshot, here and on other servers. */
   #setRadius(user: LocalUser, radiusKm: number): void {
     user.radiusKm = radiusKm;
+    this.#saveSettings(user);
     this.#publish(user.id, { k: 'rad', s: this.#options.serverId, u: user.id, r: radiusKm });
     this.#sendSnapshot(user);
   }
@@ -448,6 +487,8 @@ export class NearbyCore {
   async #setSharing(user: LocalUser, sharing: boolean, announce: boolean): Promise<void> {
     if (user.sharing === sharing) return;
     user.sharing = sharing;
+    // A change made here is saved here; one heard from another process was saved there.
+    if (announce) this.#saveSettings(user);
     const serverId = this.#options.serverId;
     if (!sharing) {
       if (user.attached) this.#detach(user);

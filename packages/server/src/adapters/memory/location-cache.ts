@@ -1,4 +1,4 @@
-import type { CachedLocation, LocationCache } from '../types.js';
+import type { CachedLocation, LocationCache, UserSettings } from '../types.js';
 import { globalTimers, type Timers } from '../../core/timers.js';
 
 export interface MemoryLocationCacheOptions {
@@ -20,6 +20,9 @@ const SWEEP_EVERY_WRITES = 1024;
  */
 export class MemoryLocationCache implements LocationCache {
   readonly #entries = new Map<string, Entry>();
+  /** Account settings: one small entry per user who ever changed one, kept for the process's life. */
+  readonly #settings = new Map<string, UserSettings>();
+  readonly #presence = new Map<string, Set<string>>();
   readonly #now: () => number;
   #writesSinceSweep = 0;
 
@@ -57,8 +60,32 @@ export class MemoryLocationCache implements LocationCache {
     this.#entries.delete(userId);
   }
 
+  async getSettings(userId: string): Promise<UserSettings | undefined> {
+    const settings = this.#settings.get(userId);
+    return settings === undefined ? undefined : { ...settings };
+  }
+
+  async setSettings(userId: string, settings: UserSettings): Promise<void> {
+    this.#settings.set(userId, { ...settings });
+  }
+
+  async addPresence(userId: string, serverId: string): Promise<void> {
+    let servers = this.#presence.get(userId);
+    if (servers === undefined) this.#presence.set(userId, (servers = new Set()));
+    servers.add(serverId);
+  }
+
+  async removePresence(userId: string, serverId: string): Promise<number> {
+    const servers = this.#presence.get(userId);
+    if (servers === undefined) return 0;
+    servers.delete(serverId);
+    if (servers.size === 0) this.#presence.delete(userId);
+    return servers.size;
+  }
+
   async close(): Promise<void> {
     this.#entries.clear();
+    this.#presence.clear();
   }
 
   #sweep(): void {

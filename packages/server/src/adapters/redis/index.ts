@@ -14,7 +14,7 @@ export interface RedisAdaptersOptions {
   url?: string;
   /** Extra ioredis options for both connections (TLS, password, …). */
   redis?: RedisOptions;
-  /** Prefix of location cache keys. Default `nearby:loc:`. */
+  /** Prefix of every key the cache writes (`<prefix>loc:<id>`, `set:`, `on:`). Default `nearby:`. */
   keyPrefix?: string;
   /** How long `server.listen()` waits for Redis before failing. Default 5 000 ms. */
   connectTimeoutMs?: number;

@@ -1,11 +1,11 @@
 import type { Redis } from 'ioredis';
-import type { CachedLocation, LocationCache } from '../types.js';
+import type { CachedLocation, LocationCache, UserSettings } from '../types.js';
 import { closeClient, whenReady } from './connection.js';
 
 export interface RedisLocationCacheOptions {
   /** Command connection (not a subscriber connection). */
   client: Redis;
-  /** Prefix of cache keys. Default `nearby:loc:`. */
+  /** Prefix of every key: `<prefix>loc:<id>`, `<prefix>set:<id>`, `<prefix>on:<id>`. Default `nearby:`. */
   keyPrefix?: string;
   /** How long `connect()` waits for Redis. Default 5 000 ms. */
   connectTimeoutMs?: number;
@@ -13,10 +13,14 @@ export interface RedisLocationCacheOptions {
   ownsClient?: boolean;
 }
 
+/** Presence entries outlive a crashed process by at most this long. */
+const PRESENCE_TTL_SECONDS = 24 * 60 * 60;
+
 /**
  * Latest location per user in Redis: one key per user, `lat,lon,updatedAt`, with a TTL in
  * milliseconds. A write is one `SET … PX`; reading a whole friend list is one `MGET`, however
- * many friends (one round trip for 5000).
+ * many friends (one round trip for 5000). Also keeps account settings (`<prefix>set:<id>`,
+ * `radiusKm,sharing`, no expiry) and presence (`<prefix>on:<id>`, a set of server ids).
  */
 export class RedisLocationCache implements LocationCache {
   readonly #client: Redis;
@@ -26,7 +30,7 @@ export class RedisLocationCache implements LocationCache {
 
   constructor(options: RedisLocationCacheOptions) {
     this.#client = options.client;
-    this.#prefix = options.keyPrefix ?? 'nearby:loc:';
+    this.#prefix = options.keyPrefix ?? 'nearby:';
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.#ownsClient = options.ownsClient ?? false;
   }
@@ -37,13 +41,13 @@ export class RedisLocationCache implements LocationCache {
 
   async set(userId: string, location: CachedLocation, ttlMs: number): Promise<void> {
     const ttl = Math.max(1, Math.ceil(ttlMs));
-    await this.#client.set(this.#prefix + userId, `${location.lat},${location.lon},${location.updatedAt}`, 'PX', ttl);
+    await this.#client.set(this.#key('loc', userId), `${location.lat},${location.lon},${location.updatedAt}`, 'PX', ttl);
   }
 
   async getMany(userIds: readonly string[]): Promise<Map<string, CachedLocation>> {
     const found = new Map<string, CachedLocation>();
     if (userIds.length === 0) return found;
-    const values = await this.#client.mget(userIds.map((id) => this.#prefix + id));
+    const values = await this.#client.mget(userIds.map((id) => this.#key('loc', id)));
     for (let i = 0; i < userIds.length; i++) {
       const location = decode(values[i]);
       if (location !== undefined) found.set(userIds[i]!, location);
@@ -52,7 +56,36 @@ export class RedisLocationCache implements LocationCache {
   }
 
   async delete(userId: string): Promise<void> {
-    await this.#client.del(this.#prefix + userId);
+    await this.#client.del(this.#key('loc', userId));
+  }
+
+  async getSettings(userId: string): Promise<UserSettings | undefined> {
+    const value = await this.#client.get(this.#key('set', userId));
+    if (value === null) return undefined;
+    const [radius, sharing] = value.split(',');
+    const radiusKm = Number(radius);
+    if (!Number.isFinite(radiusKm) || radiusKm <= 0 || (sharing !== '1' && sharing !== '0')) return undefined;
+    return { radiusKm, sharing: sharing === '1' };
+  }
+
+  async setSettings(userId: string, settings: UserSettings): Promise<void> {
+    await this.#client.set(this.#key('set', userId), `${settings.radiusKm},${settings.sharing ? 1 : 0}`);
+  }
+
+  async addPresence(userId: string, serverId: string): Promise<void> {
+    const key = this.#key('on', userId);
+    await this.#client.multi().sadd(key, serverId).expire(key, PRESENCE_TTL_SECONDS).exec();
+  }
+
+  async removePresence(userId: string, serverId: string): Promise<number> {
+    const key = this.#key('on', userId);
+    const results = await this.#client.multi().srem(key, serverId).scard(key).exec();
+    const remaining = results?.[1]?.[1];
+    return typeof remaining === 'number' ? remaining : 0;
+  }
+
+  #key(kind: 'loc' | 'set' | 'on', userId: string): string {
+    return `${this.#prefix}${kind}:${userId}`;
   }
 
   async close(): Promise<void> {
