@@ -23,6 +23,8 @@ export interface NearbyServerStats extends CoreCounters {
   channels: number;
   historyBatches: number;
   historyPending: number;
+  /** The Pub/Sub transport's own counters, when it keeps any. */
+  pubsub: Readonly<Record<string, number>> | undefined;
 }
 
 export interface DrainOptions {
@@ -73,6 +75,7 @@ class NearbyServerImpl implements NearbyServer {
   readonly #writer: HistoryWriter;
   readonly #owned: Array<LocationCache | PubSubTransport | HistoryStore> = [];
   readonly #adapters: Array<LocationCache | PubSubTransport | HistoryStore>;
+  readonly #pubsub: PubSubTransport;
   readonly #wss: WebSocketServer;
   readonly #sockets = new Map<WebSocket, import('./core/connection.js').Connection>();
   #http: HttpServer | undefined;
@@ -88,6 +91,7 @@ class NearbyServerImpl implements NearbyServer {
     const pubsub = raw.pubsub ?? this.#own(new MemoryPubSub());
     const history = raw.history ?? this.#own(new MemoryHistoryStore());
     this.#adapters = [cache, pubsub, history];
+    this.#pubsub = pubsub;
     this.#writer = new HistoryWriter(history, { ...options.historyWriter, timers: options.timers });
     this.#core = new NearbyCore(options, cache, pubsub, this.#writer);
     this.#wss = new WebSocketServer({
@@ -187,6 +191,7 @@ class NearbyServerImpl implements NearbyServer {
       channels: this.#core.channelCount,
       historyBatches: this.#writer.batches,
       historyPending: this.#writer.pending,
+      pubsub: this.#pubsub.stats,
     };
   }
 

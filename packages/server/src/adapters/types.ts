@@ -71,6 +71,8 @@ export interface PubSubTransport {
   unsubscribe(channels: readonly string[]): Promise<void>;
   /** Sets the single handler for inbound messages. Called once by the server before any subscribe. */
   onMessage(handler: PubSubMessageHandler): void;
+  /** Optional counters (published, received, …), included in `server.stats().pubsub`. */
+  readonly stats?: Readonly<Record<string, number>>;
   /** Connects; `server.listen()` awaits it and fails with its error. Rejects with a message naming the address. */
   connect?(): Promise<void>;
   /** Releases connections. */
