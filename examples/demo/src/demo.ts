@@ -113,10 +113,10 @@ export async function startDemo(options: DemoOptions = DEFAULT_DEMO_OPTIONS): Pr
   const { port } = await server.listen();
   const url = `ws://127.0.0.1:${port}/nearby`;
 
-  // Simulated users walk at 1.4 m/s; "you" strolls slowly around the centre.
-  const speed = (0.0014 * options.speedup * options.tickMs) / 1000;
-  const walkers = ids.map((id) => new Walker(id, random, speed / (options.tickMs / 1000)));
-  const you = new Walker(YOU, random, speed / 4 / (options.tickMs / 1000), CITY_CENTRE);
+  // Simulated users walk at 1.4 m/s of simulated time; "you" strolls slowly around the centre.
+  const WALKING_KM_PER_SECOND = 0.0014;
+  const walkers = ids.map((id) => new Walker(id, random, WALKING_KM_PER_SECOND));
+  const you = new Walker(YOU, random, WALKING_KM_PER_SECOND / 4, CITY_CENTRE);
   const flushIntervalMs = Math.max(500, Math.round(30_000 / options.speedup));
   const clients = new Map<string, NearbyClient>();
   for (const walker of [you, ...walkers]) {

@@ -259,7 +259,17 @@ describe('settings races', () => {
     // so it cannot undo a change another device makes meanwhile.
     const init = h.server.latest.open().framesOf('init')[0]!;
     expect(init).not.toHaveProperty('radiusKm');
-    expect(init).not.toHaveProperty('sharing');
+    // "Not sharing" is the one setting always asserted: lost server state must not turn sharing on.
+    expect(init).toMatchObject({ sharing: false });
+  });
+
+  it('does not assert sharing on when it only follows the account', () => {
+    const h = createHarness();
+    h.client.connect();
+    const socket = h.server.accept({ sharing: true });
+    socket.serverClose(1012);
+    vi.advanceTimersByTime(1_000);
+    expect(h.server.latest.open().framesOf('init')[0]).not.toHaveProperty('sharing');
   });
 
   it('keeps sending a change in init until a snapshot confirms it', () => {

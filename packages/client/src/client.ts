@@ -403,7 +403,9 @@ export class NearbyClient {
       v: PROTOCOL_VERSION,
       ...(this.lastFix === undefined ? {} : { location: this.lastFix }),
       ...(this.radiusPending && this.requestedRadiusKm !== undefined ? { radiusKm: this.requestedRadiusKm } : {}),
-      ...(this.sharingPending ? { sharing: this.sharing } : {}),
+      // "Not sharing" is always asserted: if the account's saved setting was lost, this device
+      // must not let sharing come back on. A conflict between devices thus resolves to off.
+      ...(this.sharingPending || !this.sharing ? { sharing: this.sharing } : {}),
     };
     this.send(init);
   }

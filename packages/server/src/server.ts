@@ -177,6 +177,7 @@ class NearbyServerImpl implements NearbyServer {
       await new Promise<void>((resolve) => http.close(() => resolve()));
     }
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+    await this.#core.settle();
     await this.#writer.flush();
     const results = await Promise.allSettled(this.#owned.map((adapter) => adapter.close?.()));
     for (const result of results) if (result.status === 'rejected') this.#options.onError(result.reason);

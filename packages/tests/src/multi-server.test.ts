@@ -161,6 +161,21 @@ describe('servers sharing a bus', () => {
     expect(await later.init()).toMatchObject({ radiusKm: 3, sharing: false });
   });
 
+  it('the fix sent in init and again in the first batch is published once, but stored', async () => {
+    const [s0] = await cluster(1);
+    const alice = await peer(s0!, 'alice');
+    const fix = at(ORIGIN.lat, ORIGIN.lon);
+    await alice.init({ location: fix });
+    const published = s0!.server.stats().busMessagesPublished;
+    alice.send({ type: 'location', seq: 1, samples: [fix] });
+    await alice.waitFor((f) => f.type === 'ack' && f.seq === 1);
+    expect(s0!.server.stats().busMessagesPublished).toBe(published);
+    // A different position with the same timestamp is a new fix.
+    alice.send({ type: 'location', seq: 2, samples: [{ ...fix, lat: fix.lat + 0.001 }] });
+    await alice.waitFor((f) => f.type === 'ack' && f.seq === 2);
+    expect(s0!.server.stats().busMessagesPublished).toBe(published + 1);
+  });
+
   it('each server subscribes once to a channel, whatever the number of its local followers', async () => {
     const [s0, s1] = await cluster(2);
     for (const fan of ['f1', 'f2', 'f3']) s0!.graph.link(fan, 'star');

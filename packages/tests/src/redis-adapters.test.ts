@@ -106,6 +106,22 @@ describe('RedisLocationCache settings and presence', () => {
     expect(await cache.removePresence('alice', 's3')).toBe(0);
     expect(await commands.exists('nearby:on:alice')).toBe(0);
   });
+
+  it('does not count a server that died without removing its users', async (ctx) => {
+    if (!available) return ctx.skip();
+    const { cache, commands } = adapters();
+    await cache.connect();
+    await cache.addPresence('bob', 'alive');
+    // A crashed process: listed in the set, but its liveness key is gone.
+    await commands.sadd('nearby:on:bob', 'crashed');
+    expect(await commands.exists('nearby:srv:alive')).toBe(1);
+    expect(await commands.exists('nearby:srv:crashed')).toBe(0);
+    await cache.addPresence('bob', 'other');
+    expect(await cache.removePresence('bob', 'other')).toBe(1); // only "alive" still counts
+    expect(await commands.smembers('nearby:on:bob')).toEqual(['alive']);
+    await cache.close();
+    expect(await commands.exists('nearby:srv:alive')).toBe(0);
+  });
 });
 
 describe('RedisPubSub', () => {

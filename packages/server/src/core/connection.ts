@@ -40,6 +40,8 @@ export class Connection {
   closedByServer = false;
   /** Device timestamp of the newest sample from this device, to ignore its samples resent out of order. */
   newestSampleAt = Number.NEGATIVE_INFINITY;
+  /** That newest sample, to recognise the same fix sent twice. */
+  newestSample: { lat: number; lon: number; timestamp: number } | undefined;
   lastRateNoticeAt = Number.NEGATIVE_INFINITY;
   /** Frames that arrived while `init` was being handled, replayed after it. */
   readonly deferred: ClientFrame[] = [];

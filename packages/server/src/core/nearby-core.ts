@@ -64,6 +64,7 @@ export class NearbyCore {
   readonly #users = new Map<string, LocalUser>();
   readonly #channels = new Map<string, ChannelState>();
   readonly #connections = new Set<Connection>();
+  readonly #departures = new Set<Promise<void>>();
   #nextConnectionId = 1;
   readonly counters: CoreCounters = {
     framesIn: 0,
@@ -381,7 +382,14 @@ export class NearbyCore {
       own.owner = undefined;
       this.#dropChannelIfUnused(own);
     }
-    void this.#depart(user.id, signedOff && user.sharing);
+    const departure = this.#depart(user.id, signedOff && user.sharing);
+    this.#departures.add(departure);
+    void departure.finally(() => this.#departures.delete(departure));
+  }
+
+  /** Resolves when every departure started so far (presence update, "offline") has finished. */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.#departures]);
   }
 
   /**
@@ -513,7 +521,13 @@ export class NearbyCore {
     if (now - sample.timestamp >= this.#options.inactiveAfterMs) return;
     // Out of order only per device: devices' clocks differ, and the latest one to report wins.
     if (sample.timestamp < device.newestSampleAt) return;
+    // The same fix again (init's location, then the first batch) is no new position: no new work.
+    const previous = device.newestSample;
+    if (previous !== undefined && previous.timestamp === sample.timestamp && previous.lat === sample.lat && previous.lon === sample.lon) {
+      return;
+    }
     device.newestSampleAt = sample.timestamp;
+    device.newestSample = sample;
     const position: Position = { lat: sample.lat, lon: sample.lon, t: now };
     this.#setOwnPosition(user, position);
     this.#shareOwnPosition(user, position);

@@ -67,6 +67,7 @@ export function createRedisAdapters(options: RedisAdaptersOptions = {}): RedisAd
     commands,
     subscriber,
     async close() {
+      await cache.close();
       await pubsub.close();
       await Promise.all([closeClient(subscriber), closeClient(commands)]);
     },

@@ -13,20 +13,28 @@ export interface RedisLocationCacheOptions {
   ownsClient?: boolean;
 }
 
-/** Presence entries outlive a crashed process by at most this long. */
+/** Presence sets of users nobody touches expire after this long. */
 const PRESENCE_TTL_SECONDS = 24 * 60 * 60;
+/**
+ * Each process that records presence keeps `<prefix>srv:<serverId>` alive; a process that
+ * crashed stops counting as holding its users within this time.
+ */
+const LIVENESS_TTL_MS = 30_000;
+const LIVENESS_REFRESH_MS = 10_000;
 
 /**
  * Latest location per user in Redis: one key per user, `lat,lon,updatedAt`, with a TTL in
  * milliseconds. A write is one `SET … PX`; reading a whole friend list is one `MGET`, however
  * many friends (one round trip for 5000). Also keeps account settings (`<prefix>set:<id>`,
- * `radiusKm,sharing`, no expiry) and presence (`<prefix>on:<id>`, a set of server ids).
+ * `radiusKm,sharing`, no expiry) and presence (`<prefix>on:<id>`, a set of server ids, each
+ * counted only while that server's `<prefix>srv:<serverId>` liveness key exists).
  */
 export class RedisLocationCache implements LocationCache {
   readonly #client: Redis;
   readonly #prefix: string;
   readonly #connectTimeoutMs: number;
   readonly #ownsClient: boolean;
+  readonly #liveness = new Map<string, ReturnType<typeof setInterval>>();
 
   constructor(options: RedisLocationCacheOptions) {
     this.#client = options.client;
@@ -73,23 +81,47 @@ export class RedisLocationCache implements LocationCache {
   }
 
   async addPresence(userId: string, serverId: string): Promise<void> {
+    this.#keepAlive(serverId);
     const key = this.#key('on', userId);
     await this.#client.multi().sadd(key, serverId).expire(key, PRESENCE_TTL_SECONDS).exec();
   }
 
+  /** Counts only servers that are still alive, and forgets the ones that died without cleaning up. */
   async removePresence(userId: string, serverId: string): Promise<number> {
     const key = this.#key('on', userId);
-    const results = await this.#client.multi().srem(key, serverId).scard(key).exec();
-    const remaining = results?.[1]?.[1];
-    return typeof remaining === 'number' ? remaining : 0;
+    const results = await this.#client.multi().srem(key, serverId).smembers(key).exec();
+    const members = results?.[1]?.[1];
+    if (!Array.isArray(members) || members.length === 0) return 0;
+    const alive = await this.#client.mget(members.map((member: string) => this.#key('srv', member)));
+    const dead = members.filter((_member: string, i: number) => alive[i] === null);
+    if (dead.length > 0) await this.#client.srem(key, ...dead);
+    return members.length - dead.length;
   }
 
-  #key(kind: 'loc' | 'set' | 'on', userId: string): string {
+  #key(kind: 'loc' | 'set' | 'on' | 'srv', userId: string): string {
     return `${this.#prefix}${kind}:${userId}`;
   }
 
+  /** Stops this process's liveness keys (deleting them when Redis is reachable) and closes an owned client. */
   async close(): Promise<void> {
+    const servers = [...this.#liveness.keys()];
+    for (const timer of this.#liveness.values()) clearInterval(timer);
+    this.#liveness.clear();
+    if (servers.length > 0 && this.#client.status === 'ready') {
+      await this.#client.del(...servers.map((id) => this.#key('srv', id))).catch(() => undefined);
+    }
     if (this.#ownsClient) await closeClient(this.#client);
+  }
+
+  #keepAlive(serverId: string): void {
+    if (this.#liveness.has(serverId)) return;
+    const refresh = () => {
+      this.#client.set(this.#key('srv', serverId), '1', 'PX', LIVENESS_TTL_MS).catch(() => undefined);
+    };
+    refresh();
+    const timer = setInterval(refresh, LIVENESS_REFRESH_MS);
+    timer.unref();
+    this.#liveness.set(serverId, timer);
   }
 }
 

@@ -2,6 +2,9 @@ import type { Redis } from 'ioredis';
 import type { PubSubMessageHandler, PubSubTransport } from '../types.js';
 import { closeClient, whenReady } from './connection.js';
 
+/** Pause before restoring subscriptions again after a refused attempt. */
+const RETRY_MS = 1_000;
+
 export interface RedisPubSubOptions {
   /** Connection used for PUBLISH (may be shared with the location cache). */
   publisher: Redis;
@@ -62,15 +65,23 @@ export class RedisPubSub implements PubSubTransport {
     this.#subscriber.on('ready', () => {
       const again = this.#readyOnce;
       this.#readyOnce = true;
-      if (this.#channels.size === 0 || this.#closed) return;
-      // A new connection has no subscriptions: restore all of them.
-      void this.#send('subscribe', [...this.#channels]).then(
-        () => {
-          if (again) this.#stats.resubscribed += this.#channels.size;
-        },
-        () => undefined, // the next 'ready' retries
-      );
+      this.#restore(again);
     });
+  }
+
+  /** A new connection has no subscriptions: restore all of them, retrying while the connection stays up. */
+  #restore(counts: boolean): void {
+    if (this.#channels.size === 0 || this.#closed) return;
+    const channels = [...this.#channels];
+    this.#send('subscribe', channels).then(
+      () => {
+        if (counts) this.#stats.resubscribed += channels.length;
+      },
+      () => {
+        // Lost with the connection: its next 'ready' restores. Refused while connected: retry.
+        if (this.#subscriber.status === 'ready') setTimeout(() => this.#restore(counts), RETRY_MS).unref();
+      },
+    );
   }
 
   get stats(): Readonly<RedisPubSubStats> {
