@@ -124,6 +124,45 @@ describe('RedisLocationCache settings and presence', () => {
   });
 });
 
+describe('RedisLocationCache after Redis lost its data', () => {
+  it('registers this process\'s presence again when the connection comes back', async (ctx) => {
+    if (!available) return ctx.skip();
+    const { cache, commands } = adapters();
+    await cache.connect();
+    await cache.addPresence('dora', 'proc-1');
+    await cache.addPresence('eli', 'proc-1');
+    await cache.removePresence('eli', 'proc-1');
+    await redis.kill(); // no persistence: every key is gone
+    await redis.restart();
+    await waitFor(() => commands.status === 'ready', 'the reconnect', 15_000);
+    const probe = redis.client();
+    try {
+      const deadline = performance.now() + 5_000;
+      while ((await probe.smembers('nearby:on:dora')).length === 0 && performance.now() < deadline) await sleep(20);
+      expect(await probe.smembers('nearby:on:dora')).toEqual(['proc-1']);
+      expect(await probe.exists('nearby:on:eli')).toBe(0);
+      expect(await probe.exists('nearby:srv:proc-1')).toBe(1);
+    } finally {
+      probe.disconnect();
+    }
+  }, 30_000);
+
+  it('a failed startup names the address, and close() ends the reconnect attempts', async (ctx) => {
+    if (!available) return ctx.skip();
+    const unreachable = createRedisAdapters({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 300 });
+    await expect(unreachable.cache.connect()).rejects.toMatchObject({
+      code: 'adapter_unavailable',
+      message: expect.stringContaining('redis://127.0.0.1:1'),
+    });
+    await unreachable.close();
+    // No attempt after close(): a retry would come within 300 ms (retry strategy: 100 ms × attempt).
+    let attempts = 0;
+    for (const client of [unreachable.commands, unreachable.subscriber]) client.on('connecting', () => attempts++);
+    await sleep(600);
+    expect(attempts).toBe(0);
+  });
+});
+
 describe('RedisPubSub', () => {
   it('subscribes in batches, delivers between processes, and unsubscribes', async (ctx) => {
     if (!available) return ctx.skip();

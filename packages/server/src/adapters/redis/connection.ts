@@ -57,10 +57,21 @@ export async function whenReady(client: Redis, timeoutMs: number): Promise<void>
 /** Closes a client politely, cutting it if QUIT does not complete (for example while Redis is down). */
 export async function closeClient(client: Redis): Promise<void> {
   if (client.status === 'end') return;
+  const wasConnected = client.status === 'ready';
   const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
-  if (client.status === 'ready') {
-    await Promise.race([client.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1_000))]);
-  }
+  if (wasConnected) await within(client.quit().catch(() => undefined), 1_000);
   client.disconnect();
-  await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 1_000))]);
+  // Between reconnect attempts there is no socket to close, and no 'end' event comes.
+  if (wasConnected && (client.status as string) !== 'end') await within(ended, 1_000);
+}
+
+/** Waits for `promise`, or `ms` at most, without keeping the process alive. */
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+  await Promise.race([promise, limit]);
+  clearTimeout(timer);
 }

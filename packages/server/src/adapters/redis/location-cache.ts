@@ -35,12 +35,20 @@ export class RedisLocationCache implements LocationCache {
   readonly #connectTimeoutMs: number;
   readonly #ownsClient: boolean;
   readonly #liveness = new Map<string, ReturnType<typeof setInterval>>();
+  /** Presence this process registered (user → server ids), registered again if Redis lost it. */
+  readonly #present = new Map<string, Set<string>>();
+  #readyBefore = false;
 
   constructor(options: RedisLocationCacheOptions) {
     this.#client = options.client;
     this.#prefix = options.keyPrefix ?? 'nearby:';
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.#ownsClient = options.ownsClient ?? false;
+    this.#client.on('ready', () => {
+      if (this.#readyBefore) this.#restorePresence();
+      this.#readyBefore = true;
+    });
+    if (this.#client.status === 'ready') this.#readyBefore = true;
   }
 
   connect(): Promise<void> {
@@ -82,12 +90,18 @@ export class RedisLocationCache implements LocationCache {
 
   async addPresence(userId: string, serverId: string): Promise<void> {
     this.#keepAlive(serverId);
+    let servers = this.#present.get(userId);
+    if (servers === undefined) this.#present.set(userId, (servers = new Set()));
+    servers.add(serverId);
     const key = this.#key('on', userId);
     await this.#client.multi().sadd(key, serverId).expire(key, PRESENCE_TTL_SECONDS).exec();
   }
 
   /** Counts only servers that are still alive, and forgets the ones that died without cleaning up. */
   async removePresence(userId: string, serverId: string): Promise<number> {
+    const servers = this.#present.get(userId);
+    servers?.delete(serverId);
+    if (servers?.size === 0) this.#present.delete(userId);
     const key = this.#key('on', userId);
     const results = await this.#client.multi().srem(key, serverId).smembers(key).exec();
     const members = results?.[1]?.[1];
@@ -111,6 +125,20 @@ export class RedisLocationCache implements LocationCache {
       await this.#client.del(...servers.map((id) => this.#key('srv', id))).catch(() => undefined);
     }
     if (this.#ownsClient) await closeClient(this.#client);
+  }
+
+  /**
+   * After a reconnect: Redis may have restarted without persistence, losing presence sets and
+   * liveness keys. Register this process's users again, so their sign-offs elsewhere stay right.
+   */
+  #restorePresence(): void {
+    const pipeline = this.#client.pipeline();
+    for (const serverId of this.#liveness.keys()) pipeline.set(this.#key('srv', serverId), '1', 'PX', LIVENESS_TTL_MS);
+    for (const [userId, servers] of this.#present) {
+      const key = this.#key('on', userId);
+      pipeline.sadd(key, ...servers).expire(key, PRESENCE_TTL_SECONDS);
+    }
+    pipeline.exec().catch(() => undefined);
   }
 
   #keepAlive(serverId: string): void {
