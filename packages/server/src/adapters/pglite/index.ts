@@ -1,0 +1,26 @@
+import { PGlite } from '@electric-sql/pglite';
+import { PostgresHistoryStore, type PostgresHistoryStoreOptions } from '../postgres/history-store.js';
+import type { SqlClient } from '../postgres/sql.js';
+
+/** Options of {@link createPgliteHistoryStore}. */
+export interface CreatePgliteHistoryStoreOptions extends Omit<PostgresHistoryStoreOptions, 'client' | 'describe' | 'onClose'> {
+  /** Directory holding the database files; created if missing. Omit for a database in memory. */
+  dataDir?: string;
+}
+
+/**
+ * Location history that persists without a database server: PostgreSQL compiled to WebAssembly
+ * (PGlite) running in this process, storing its files in `dataDir`. The same SQL as
+ * {@link PostgresHistoryStore} on a server, so moving to a real database changes only wiring.
+ * One process at a time may open a `dataDir`.
+ */
+export function createPgliteHistoryStore(options: CreatePgliteHistoryStoreOptions = {}): PostgresHistoryStore {
+  const { dataDir, ...storeOptions } = options;
+  const db = new PGlite(dataDir);
+  return new PostgresHistoryStore({
+    ...storeOptions,
+    client: db as unknown as SqlClient,
+    describe: dataDir === undefined ? 'an in-memory PGlite database' : `PGlite in ${dataDir}`,
+    onClose: () => db.close(),
+  });
+}

@@ -1,0 +1,46 @@
+import pg from 'pg';
+import { PostgresHistoryStore, type PostgresHistoryStoreOptions } from './history-store.js';
+
+export { PostgresHistoryStore } from './history-store.js';
+export type { PostgresHistoryStoreOptions } from './history-store.js';
+export { migrateHistory, DEFAULT_HISTORY_TABLE } from './schema.js';
+export type { SqlClient } from './sql.js';
+
+/** Options of {@link createPostgresHistoryStore}. */
+export interface CreatePostgresHistoryStoreOptions
+  extends Omit<PostgresHistoryStoreOptions, 'client' | 'describe' | 'onClose'> {
+  /** `postgres://user:password@host:port/database`. */
+  connectionString: string;
+  /** Extra `pg.Pool` settings. Default: at most 4 connections, 5 s connection timeout. */
+  pool?: pg.PoolConfig;
+}
+
+/**
+ * A {@link PostgresHistoryStore} on its own `pg.Pool`. `server.listen()` connects it (creating
+ * the table unless `migrate: false`) and fails with `adapter_unavailable` naming the database;
+ * `store.close()` ends the pool.
+ */
+export function createPostgresHistoryStore(options: CreatePostgresHistoryStoreOptions): PostgresHistoryStore {
+  const { connectionString, pool: poolOptions, ...storeOptions } = options;
+  const pool = new pg.Pool({ connectionString, max: 4, connectionTimeoutMillis: 5_000, ...poolOptions });
+  // An idle connection dropped by the server (restart, failover) is reported here; without a
+  // listener it would crash the process. The next query opens a fresh connection.
+  pool.on('error', () => {});
+  return new PostgresHistoryStore({
+    ...storeOptions,
+    client: pool,
+    describe: redact(connectionString),
+    onClose: () => pool.end(),
+  });
+}
+
+/** The connection string without its password, for error messages. */
+function redact(connectionString: string): string {
+  try {
+    const url = new URL(connectionString);
+    if (url.password !== '') url.password = '***';
+    return url.toString();
+  } catch {
+    return 'the configured PostgreSQL database';
+  }
+}
