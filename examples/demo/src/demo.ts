@@ -1,5 +1,6 @@
 import { NearbyClient, type NearbyFriend } from '@nearby/client';
-import { createNearbyServer, MemoryHistoryStore, type FriendGraph, type NearbyServer, type NearbyServerStats } from '@nearby/server';
+import { createNearbyServer, type FriendGraph, type NearbyServer, type NearbyServerStats } from '@nearby/server';
+import { createPgliteHistoryStore } from '@nearby/server/pglite';
 import { CITY_CENTRE, seededRandom } from './city.js';
 import { Walker } from './walker.js';
 
@@ -15,6 +16,8 @@ export interface DemoOptions {
   /** Real milliseconds between walker steps. */
   tickMs: number;
   radiusKm: number;
+  /** Directory of the embedded history database (PGlite); kept between runs. */
+  historyDir: string;
 }
 
 export const DEFAULT_DEMO_OPTIONS: DemoOptions = {
@@ -24,6 +27,7 @@ export const DEFAULT_DEMO_OPTIONS: DemoOptions = {
   speedup: 15,
   tickMs: 1000,
   radiusKm: 8,
+  historyDir: '.nearby-demo/history',
 };
 
 /** What the chosen user sees, plus server counters, for rendering. */
@@ -38,7 +42,9 @@ export interface DemoView {
   pendingSamples: number;
   events: readonly string[];
   stats: NearbyServerStats;
+  /** Samples the history store accepted (and the server acknowledged) in this run. */
   historySamples: number;
+  historyDir: string;
   now: number;
 }
 
@@ -98,7 +104,8 @@ export async function startDemo(options: DemoOptions = DEFAULT_DEMO_OPTIONS): Pr
   }
   for (const id of ids.slice(0, Math.min(12, ids.length))) graph.link(YOU, id);
 
-  const history = new MemoryHistoryStore();
+  // Location history persists in an embedded PostgreSQL (PGlite) in a local directory.
+  const history = createPgliteHistoryStore({ dataDir: options.historyDir });
   const server: NearbyServer = createNearbyServer({
     authenticate: (request) => new URL(request.url ?? '/', 'http://localhost').searchParams.get('access_token'),
     friends: graph,
@@ -191,7 +198,8 @@ export async function startDemo(options: DemoOptions = DEFAULT_DEMO_OPTIONS): Pr
         pendingSamples: snapshot.pendingSamples,
         events,
         stats: server.stats(),
-        historySamples: history.size,
+        historySamples: server.stats().samplesAcked,
+        historyDir: options.historyDir,
         now: Date.now(),
       };
     },
@@ -199,6 +207,7 @@ export async function startDemo(options: DemoOptions = DEFAULT_DEMO_OPTIONS): Pr
       clearInterval(timer);
       for (const client of clients.values()) client.close();
       await server.close();
+      await history.close();
     },
   };
 }

@@ -9,15 +9,17 @@ const { values } = parseArgs({
     speedup: { type: 'string' },
     radius: { type: 'string' },
     duration: { type: 'string' },
+    'history-dir': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 
 if (values.help === true) {
-  console.log(`Usage: pnpm demo [--users N] [--seed N] [--speedup N] [--radius KM] [--duration SECONDS]
+  console.log(`Usage: pnpm demo [--users N] [--seed N] [--speedup N] [--radius KM] [--duration SECONDS] [--history-dir DIR]
 
 Starts a Nearby server on the in-memory default and a crowd of walking users, and shows what
-the user "you" sees. Runs until Ctrl+C, or for --duration seconds.`);
+the user "you" sees. Runs until Ctrl+C, or for --duration seconds. Location history is kept
+in an embedded PostgreSQL (PGlite) in --history-dir (default .nearby-demo/history).`);
   process.exit(0);
 }
 
@@ -37,6 +39,7 @@ const options = {
   seed: numberOption('seed', values.seed, DEFAULT_DEMO_OPTIONS.seed, 0, 2 ** 31),
   speedup: numberOption('speedup', values.speedup, DEFAULT_DEMO_OPTIONS.speedup, 1, 120),
   radiusKm: numberOption('radius', values.radius, DEFAULT_DEMO_OPTIONS.radiusKm, 0.1, 50),
+  historyDir: values['history-dir'] ?? DEFAULT_DEMO_OPTIONS.historyDir,
 };
 const durationMs = values.duration === undefined ? undefined : numberOption('duration', values.duration, 0, 1, 86_400) * 1000;
 

@@ -37,7 +37,7 @@ export function renderView(view: DemoView, colour: boolean): string {
   const s = view.stats;
   lines.push(
     `${d}Server: ${s.connections} connections · ${s.channels} channels · ${s.locationFrames} location frames · ` +
-      `${s.friendUpdatesQueued} friend updates sent · ${view.historySamples} samples in history · ` +
+      `${s.friendUpdatesQueued} friend updates sent · ${view.historySamples} samples stored in ${view.historyDir} · ` +
       `your unacknowledged samples: ${view.pendingSamples}${r}`,
   );
   return lines.join('\n');

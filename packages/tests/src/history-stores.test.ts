@@ -6,6 +6,7 @@ import { ErrorCode } from '@nearby/protocol';
 import { MemoryHistoryStore, type HistoryStore } from '@nearby/server';
 import { createPostgresHistoryStore, migrateHistory, PostgresHistoryStore, type SqlClient } from '@nearby/server/postgres';
 import { createPgliteHistoryStore } from '@nearby/server/pglite';
+import { PGlite } from '@electric-sql/pglite';
 import { PostgresServerProcess, postgresAvailable } from './helpers/postgres-server.js';
 import { freePort } from './helpers/free-port.js';
 import { collect, historyStoreContract, sample } from './history-contract.js';
@@ -120,9 +121,13 @@ describe('PGlite history store (embedded, persisted in a directory)', () => {
   });
 
   describe('contract', () => {
+    // One embedded database (it takes seconds to boot), a table per test.
+    let db: PGlite | undefined;
+    let table = 0;
+    afterAll(async () => db?.close());
     historyStoreContract(async () => {
-      const s = createPgliteHistoryStore();
-      open.push(s);
+      db ??= new PGlite();
+      const s = new PostgresHistoryStore({ client: db as unknown as SqlClient, table: `contract_${++table}` });
       await s.connect();
       return s;
     });
@@ -131,11 +136,11 @@ describe('PGlite history store (embedded, persisted in a directory)', () => {
   it('keeps samples across restarts of the process', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nearby-pglite-'));
     dirs.push(dir);
-    const first = createPgliteHistoryStore({ dataDir: dir });
+    const first = createPgliteHistoryStore({ dataDir: join(dir, 'nested', 'history') }); // created if missing
     await first.connect();
     await first.append([sample('d', 1), sample('d', 2)]);
     await first.close();
-    const second = createPgliteHistoryStore({ dataDir: dir });
+    const second = createPgliteHistoryStore({ dataDir: join(dir, 'nested', 'history') });
     open.push(second);
     await second.connect();
     expect((await collect(second.query({ userId: 'd' }))).map((s) => s.recordedAt)).toEqual([1, 2]);

@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { PostgresHistoryStore, type PostgresHistoryStoreOptions } from '../postgres/history-store.js';
 import type { SqlClient } from '../postgres/sql.js';
@@ -16,6 +17,7 @@ export interface CreatePgliteHistoryStoreOptions extends Omit<PostgresHistorySto
  */
 export function createPgliteHistoryStore(options: CreatePgliteHistoryStoreOptions = {}): PostgresHistoryStore {
   const { dataDir, ...storeOptions } = options;
+  if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true });
   const db = new PGlite(dataDir);
   return new PostgresHistoryStore({
     ...storeOptions,
