@@ -26,12 +26,12 @@ describe('MemoryHistoryStore', () => {
     expect(times(await collect(store, { userId: 'u2' }))).toEqual([10]);
   });
 
-  it('a resent sample replaces the stored copy (later copy wins), also within one batch', async () => {
+  it('a resent sample is stored once and the first copy is kept, also within one batch', async () => {
     const store = new MemoryHistoryStore();
     await store.append([sample('u1', 10, 1), sample('u1', 10, 2)]);
     await store.append([{ ...sample('u1', 10, 3), accuracy: 12 }]);
     const stored = await collect(store, { userId: 'u1' });
-    expect(stored).toEqual([{ ...sample('u1', 10, 3), accuracy: 12 }]);
+    expect(stored).toEqual([sample('u1', 10, 1)]);
     expect(store.size).toBe(1);
   });
 

@@ -10,7 +10,7 @@ export interface MemoryHistoryStoreOptions {
 
 /**
  * In-process history store: the embedded default for tests and single-process use. Idempotent
- * on `(userId, recordedAt)`: a sample sent twice is stored once (the later copy wins).
+ * on `(userId, recordedAt)`: a sample sent twice is stored once (the first copy is kept).
  */
 export class MemoryHistoryStore implements HistoryStore {
   /** userId → recordedAt → sample. Kept sorted only when queried. */
@@ -44,6 +44,8 @@ export class MemoryHistoryStore implements HistoryStore {
         userSamples = new Map();
         this.#byUser.set(sample.userId, userSamples);
       }
+      // The first copy is kept (as ON CONFLICT DO NOTHING does in PostgreSQL): a resend is the same sample.
+      if (userSamples.has(sample.recordedAt)) continue;
       userSamples.set(sample.recordedAt, { ...sample });
       if (userSamples.size > this.#maxPerUser) this.#evictOldest(userSamples);
     }

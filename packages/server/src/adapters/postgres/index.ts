@@ -11,7 +11,7 @@ export interface CreatePostgresHistoryStoreOptions
   extends Omit<PostgresHistoryStoreOptions, 'client' | 'describe' | 'onClose'> {
   /** `postgres://user:password@host:port/database`. */
   connectionString: string;
-  /** Extra `pg.Pool` settings. Default: at most 4 connections, 5 s connection timeout. */
+  /** Extra `pg.Pool` settings. Default: at most 4 connections, 5 s connection timeout, 15 s statement timeout, TCP keep-alive. */
   pool?: pg.PoolConfig;
 }
 
@@ -22,7 +22,16 @@ export interface CreatePostgresHistoryStoreOptions
  */
 export function createPostgresHistoryStore(options: CreatePostgresHistoryStoreOptions): PostgresHistoryStore {
   const { connectionString, pool: poolOptions, ...storeOptions } = options;
-  const pool = new pg.Pool({ connectionString, max: 4, connectionTimeoutMillis: 5_000, ...poolOptions });
+  const pool = new pg.Pool({
+    connectionString,
+    max: 4,
+    connectionTimeoutMillis: 5_000,
+    // A statement that never returns would hold an in-flight slot and a connection for ever.
+    statement_timeout: 15_000,
+    query_timeout: 20_000,
+    keepAlive: true,
+    ...poolOptions,
+  });
   // An idle connection dropped by the server (restart, failover) is reported here; without a
   // listener it would crash the process. The next query opens a fresh connection.
   pool.on('error', () => {});

@@ -6,7 +6,7 @@ export const DEFAULT_HISTORY_TABLE = 'nearby_location_history';
 
 /**
  * Creates the history table and its index if they do not exist. Safe to call at every start
- * and from several processes at once (`IF NOT EXISTS`). Times are `timestamptz` (millisecond
+ * and from several processes at once (`IF NOT EXISTS`, retried when creators race). Times are `timestamptz` (millisecond
  * values from the protocol are stored exactly); the primary key `(user_id, recorded_at)` is
  * what makes writes idempotent.
  *
@@ -16,7 +16,25 @@ export const DEFAULT_HISTORY_TABLE = 'nearby_location_history';
  * ```
  */
 export async function migrateHistory(client: SqlClient, options: { table?: string } = {}): Promise<void> {
-  const name = options.table ?? DEFAULT_HISTORY_TABLE;
+  // IF NOT EXISTS is not atomic against concurrent creators: two processes can both pass the
+  // check and the loser fails on a catalog unique index. Its retry then sees the table.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await createTable(client, options.table ?? DEFAULT_HISTORY_TABLE);
+      return;
+    } catch (error) {
+      if (attempt >= 5 || !isCreationRace(error)) throw error;
+    }
+  }
+}
+
+/** unique_violation (on pg_type / pg_class) or duplicate_table / duplicate_object: another process won the race. */
+function isCreationRace(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '23505' || code === '42P07' || code === '42710';
+}
+
+async function createTable(client: SqlClient, name: string): Promise<void> {
   const table = quoteTable(name);
   await client.query(`
     CREATE TABLE IF NOT EXISTS ${table} (
