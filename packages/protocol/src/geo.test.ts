@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { getDistance } from 'geolib';
 import { distanceKm, isValidLatLon, mayBeWithin } from './geo.js';
 
 describe('distanceKm', () => {
@@ -7,6 +8,20 @@ describe('distanceKm', () => {
     expect(distanceKm({ lat: 37.5663, lon: 126.9779 }, { lat: 37.4979, lon: 127.0276 })).toBeCloseTo(8.78, 0);
     const parisLondon = distanceKm({ lat: 48.8566, lon: 2.3522 }, { lat: 51.5074, lon: -0.1278 });
     expect(Math.abs(parisLondon - 343.5) / 343.5).toBeLessThan(0.005);
+  });
+
+  it('equals geolib getDistance to the metre, for random pairs near and far', () => {
+    let seed = 12345;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    for (let i = 0; i < 20_000; i++) {
+      const a = { lat: random() * 180 - 90, lon: random() * 360 - 180 };
+      const b =
+        i % 2 === 0
+          ? { lat: Math.max(-90, Math.min(90, a.lat + (random() - 0.5) * 0.2)), lon: a.lon + (random() - 0.5) * 0.2 }
+          : { lat: random() * 180 - 90, lon: random() * 360 - 180 };
+      const expected = getDistance({ latitude: a.lat, longitude: a.lon }, { latitude: b.lat, longitude: b.lon }, 1) / 1000;
+      expect(distanceKm(a, b)).toBe(expected);
+    }
   });
 
   it('is zero for the same point and symmetric', () => {

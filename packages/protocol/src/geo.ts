@@ -1,4 +1,4 @@
-import { getDistance } from 'geolib';
+import { earthRadius } from 'geolib';
 
 /** A point on Earth in decimal degrees. */
 export interface LatLon {
@@ -20,12 +20,22 @@ export function isValidLatLon(lat: unknown, lon: unknown): boolean {
   );
 }
 
+const DEG_TO_RAD = Math.PI / 180;
+
 /**
- * Straight-line (great-circle, haversine on geolib's mean Earth radius) distance between two
- * points, in kilometres, rounded to the metre.
+ * Straight-line (great-circle) distance between two points, in kilometres, rounded to the
+ * metre: geolib's `getDistance` — the same spherical law of cosines on geolib's `earthRadius`,
+ * giving identical results — without its per-call parsing of input formats, because the
+ * server runs this for every friend position it checks.
  */
 export function distanceKm(a: LatLon, b: LatLon): number {
-  return getDistance({ latitude: a.lat, longitude: a.lon }, { latitude: b.lat, longitude: b.lon }, 1) / 1000;
+  const fromLat = a.lat * DEG_TO_RAD;
+  const toLat = b.lat * DEG_TO_RAD;
+  const deltaLon = (a.lon - b.lon) * DEG_TO_RAD;
+  let cosine = Math.sin(toLat) * Math.sin(fromLat) + Math.cos(toLat) * Math.cos(fromLat) * Math.cos(deltaLon);
+  if (cosine > 1) cosine = 1;
+  else if (cosine < -1) cosine = -1;
+  return Math.round(Math.acos(cosine) * earthRadius) / 1000;
 }
 
 const KM_PER_DEGREE_LAT = 111.32;

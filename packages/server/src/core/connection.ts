@@ -17,6 +17,8 @@ export interface ConnectionLimits {
   frames: TokenBucketOptions;
   locations: TokenBucketOptions;
   now: () => number;
+  /** Schedules the outbound queue's flush (shared by every connection of the server). */
+  schedule: (flush: () => void) => void;
 }
 
 /** Most frames held while `init` is in progress; beyond it they are refused as rate-limited. */
@@ -59,7 +61,7 @@ export class Connection {
       },
       send: (frame, onWritten) => socket.send(frame, onWritten === undefined ? undefined : () => onWritten()),
     };
-    this.queue = new OutboundQueue(sink, { onOverflow: onSlowConsumer });
+    this.queue = new OutboundQueue(sink, { onOverflow: onSlowConsumer, schedule: limits.schedule });
   }
 
   /** Holds a frame until `init` completes; false when too many are already held. */

@@ -8,6 +8,17 @@ export interface Position {
   t: number;
 }
 
+/** What this server knows about one user's channel: who follows it here, and the latest position. */
+export interface ChannelState {
+  userId: string;
+  idJson: string;
+  /** Local users who are friends of `userId` and follow its channel. */
+  followers: Set<LocalUser>;
+  /** The user themself, when connected here (to sync their devices across servers). */
+  owner: LocalUser | undefined;
+  last: Position | undefined;
+}
+
 /**
  * A user with at least one connection on this server. All of the user's devices here share
  * it, so they share one location, radius, sharing setting and nearby list.
@@ -19,6 +30,8 @@ export class LocalUser {
   readonly connections = new Set<Connection>();
   /** Friend ids (deduplicated, capped at maxFriends). */
   friends = new Set<string>();
+  /** Channels of the friends this user follows (while attached), by friend id. */
+  readonly followed = new Map<string, ChannelState>();
   /** Friends currently in this user's list → distance last sent, in km. */
   readonly visible = new Map<string, number>();
   /** True while this user follows its friends' channels (sharing on and friends loaded). */

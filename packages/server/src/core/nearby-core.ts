@@ -16,20 +16,11 @@ import type { HistorySample, LocationCache, PubSubTransport, UserSettings } from
 import { decodeBusMessage, encodeBusMessage, type BusMessage } from './bus.js';
 import { Connection, type ServerSocket } from './connection.js';
 import type { HistoryWriter } from './history-writer.js';
-import { LocalUser, type Position } from './local-user.js';
+import { LocalUser, type ChannelState, type Position } from './local-user.js';
 import { SubscriptionBatcher } from './subscriptions.js';
+import { FlushScheduler } from './flush-scheduler.js';
 import type { ResolvedOptions } from '../options.js';
 
-/** What this server knows about one user's channel: who follows it here, and the latest position. */
-interface ChannelState {
-  userId: string;
-  idJson: string;
-  /** Local users who are friends of `userId` and follow its channel. */
-  followers: Set<LocalUser>;
-  /** The user themself, when connected here (to sync their devices across servers). */
-  owner: LocalUser | undefined;
-  last: Position | undefined;
-}
 
 /** Counters exposed by `server.stats()`. */
 export interface CoreCounters {
@@ -65,6 +56,8 @@ export class NearbyCore {
   readonly #channels = new Map<string, ChannelState>();
   readonly #connections = new Set<Connection>();
   readonly #departures = new Set<Promise<void>>();
+  /** One flush pass per I/O phase for every connection that has frames queued. */
+  readonly #flushes = new FlushScheduler();
   #nextConnectionId = 1;
   readonly counters: CoreCounters = {
     framesIn: 0,
@@ -115,7 +108,12 @@ export class NearbyCore {
       this.#nextConnectionId++,
       userId,
       socket,
-      { frames: this.#options.frameLimit, locations: this.#options.locationLimit, now: () => this.#now() },
+      {
+        frames: this.#options.frameLimit,
+        locations: this.#options.locationLimit,
+        now: () => this.#now(),
+        schedule: this.#flushes.schedule,
+      },
       () => {
         // The peer stopped reading and its backlog overflowed: a TCP-level close, since a close
         // frame would queue behind everything it is not reading.
@@ -538,9 +536,9 @@ export class NearbyCore {
     if (user.location !== undefined && user.location.t > position.t) return;
     user.location = position;
     if (!user.attached) return;
-    for (const friendId of user.friends) {
-      const state = this.#channels.get(friendId);
-      if (state !== undefined) this.#evaluate(user, state);
+    // Direct references, no lookups; most friends are offline (no position) and cost one check.
+    for (const state of user.followed.values()) {
+      if (state.last !== undefined || user.visible.has(state.userId)) this.#evaluate(user, state);
     }
   }
 
@@ -625,11 +623,13 @@ export class NearbyCore {
     const state = this.#channel(friendId);
     const wasUnused = state.followers.size === 0 && state.owner === undefined;
     state.followers.add(user);
+    user.followed.set(friendId, state);
     if (wasUnused) this.#subscriptions.subscribe(this.#channelName(friendId));
     return state;
   }
 
   #unfollow(user: LocalUser, friendId: string): void {
+    user.followed.delete(friendId);
     const state = this.#channels.get(friendId);
     if (state === undefined) return;
     state.followers.delete(user);
@@ -692,8 +692,8 @@ export class NearbyCore {
     user.visible.clear();
     const location = user.location;
     if (user.attached && location !== undefined) {
-      for (const friendId of user.friends) {
-        const position = this.#channels.get(friendId)?.last;
+      for (const [friendId, state] of user.followed) {
+        const position = state.last;
         if (position === undefined || now - position.t >= this.#options.inactiveAfterMs) continue;
         if (!mayBeWithin(location, position, user.radiusKm)) continue;
         const distance = distanceKm(location, position);
