@@ -17,6 +17,11 @@ export interface ChannelState {
   /** The user themself, when connected here (to sync their devices across servers). */
   owner: LocalUser | undefined;
   last: Position | undefined;
+  /**
+   * `last` encoded once for every viewer: a viewer's entry is `head + distanceKm + tail`.
+   * Rebuilt when `last` is replaced (positions are never mutated).
+   */
+  encoded: { for: Position; head: string; tail: string } | undefined;
 }
 
 /**

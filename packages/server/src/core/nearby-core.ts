@@ -612,7 +612,7 @@ export class NearbyCore {
   #channel(userId: string): ChannelState {
     let state = this.#channels.get(userId);
     if (state === undefined) {
-      state = { userId, idJson: JSON.stringify(userId), followers: new Set(), owner: undefined, last: undefined };
+      state = { userId, idJson: JSON.stringify(userId), followers: new Set(), owner: undefined, last: undefined, encoded: undefined };
       this.#channels.set(userId, state);
     }
     return state;
@@ -659,7 +659,16 @@ export class NearbyCore {
           // Only the viewer moved and the distance is unchanged to the metre: nothing to send.
           return;
         }
-        const entry = `{"userId":${state.idJson},"lat":${position.lat},"lon":${position.lon},"distanceKm":${distance},"updatedAt":${position.t}}`;
+        let encoded = state.encoded;
+        if (encoded === undefined || encoded.for !== position) {
+          encoded = {
+            for: position,
+            head: `{"userId":${state.idJson},"lat":${position.lat},"lon":${position.lon},"distanceKm":`,
+            tail: `,"updatedAt":${position.t}}`,
+          };
+          state.encoded = encoded;
+        }
+        const entry = encoded.head + distance + encoded.tail;
         for (const connection of viewer.connections) {
           if (connection.phase !== 'ready') continue; // it gets a snapshot when init completes
           connection.queue.updateFriend(state.userId, entry);

@@ -21,7 +21,8 @@ export interface OutboundQueueOptions {
   schedule?: (flush: () => void) => void;
 }
 
-type FriendEvent = { kind: 'update'; entry: string } | { kind: 'left'; reason: LeaveReason; userIdJson: string };
+/** A pending update is its entry string itself (the common case, no wrapper allocated); a leave is an object. */
+type FriendEvent = string | { reason: LeaveReason; userIdJson: string };
 
 /**
  * Per-connection outbound queue. Friend events are coalesced by friend (latest wins), so a
@@ -69,14 +70,14 @@ export class OutboundQueue {
   /** Queues a friend's new position; `entry` is the friend's JSON object for `friend_update.friends`. */
   updateFriend(friendId: string, entry: string): void {
     this.#friends.delete(friendId); // re-insert so the newest event is written last
-    this.#friends.set(friendId, { kind: 'update', entry });
+    this.#friends.set(friendId, entry);
     this.#requestFlush();
   }
 
   /** Queues a `friend_left`, replacing a pending update of that friend. */
   friendLeft(friendId: string, userIdJson: string, reason: LeaveReason): void {
     this.#friends.delete(friendId);
-    this.#friends.set(friendId, { kind: 'left', reason, userIdJson });
+    this.#friends.set(friendId, { reason, userIdJson });
     this.#requestFlush();
   }
 
@@ -116,7 +117,7 @@ export class OutboundQueue {
     if (this.#friends.size > 0) {
       const updates: string[] = [];
       for (const event of this.#friends.values()) {
-        if (event.kind === 'update') updates.push(event.entry);
+        if (typeof event === 'string') updates.push(event);
         else frames.push(`{"type":"friend_left","userId":${event.userIdJson},"reason":"${event.reason}"}`);
       }
       this.#friends.clear();
