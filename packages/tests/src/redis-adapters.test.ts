@@ -3,6 +3,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createRedisAdapters, RedisLocationCache, RedisPubSub, type RedisAdapters } from '@nearby/server/redis';
 import { RedisServerProcess, redisAvailable } from './helpers/redis-server.js';
+import { startServer } from './helpers/server-resource.js';
+import { RawPeer } from './helpers/raw-peer.js';
 
 /** Adapter contracts checked against a real redis-server on a free loopback port. */
 const available = redisAvailable();
@@ -231,5 +233,19 @@ describe('RedisPubSub', () => {
     await pubsub.close();
     expect(subscriber.status).toBe('end');
     expect(publisher.status).toBe('end');
+  });
+});
+
+describe('a server on the Redis adapters', () => {
+  it('has finished its Redis work when close() resolves, so the host can close Redis right after', async (ctx) => {
+    if (!available) return ctx.skip();
+    const redisAdapters = adapters();
+    const env = await startServer({ cache: redisAdapters.cache, pubsub: redisAdapters.pubsub });
+    for (let i = 0; i < 20; i++) env.graph.link(`c${i}`, `c${(i + 1) % 20}`);
+    const peers = await Promise.all(Array.from({ length: 20 }, (_, i) => RawPeer.connect(env.urlFor(`c${i}`))));
+    await Promise.all(peers.map((peer) => peer.init({ location: { lat: 37.5, lon: 127, timestamp: Date.now() } })));
+    await env.close(); // connections close: their channels are unsubscribed, presence removed
+    await redisAdapters.close();
+    expect(env.errors).toEqual([]);
   });
 });

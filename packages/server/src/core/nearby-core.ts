@@ -385,9 +385,13 @@ export class NearbyCore {
     void departure.finally(() => this.#departures.delete(departure));
   }
 
-  /** Resolves when every departure started so far (presence update, "offline") has finished. */
+  /**
+   * Resolves when work started so far has finished: departures (presence update, "offline")
+   * and the subscription batches they caused, so the host may close its adapters afterwards.
+   */
   async settle(): Promise<void> {
     await Promise.allSettled([...this.#departures]);
+    await this.#subscriptions.settled();
   }
 
   /**
