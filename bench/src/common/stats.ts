@@ -9,7 +9,7 @@ export interface LatencySummary {
 }
 
 /** Nearest-rank percentiles (p in 0…100) of unsorted values. */
-export function summarize(values: readonly number[]): LatencySummary {
+export function summarize(values: ArrayLike<number>): LatencySummary {
   if (values.length === 0) return { count: 0, mean: Number.NaN, p50: Number.NaN, p95: Number.NaN, p99: Number.NaN, max: Number.NaN };
   const sorted = Float64Array.from(values).sort();
   const rank = (p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;

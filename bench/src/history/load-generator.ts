@@ -7,7 +7,7 @@
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION } from '@nearby/protocol';
 import type { ChildMessage, LoadConfig, LoadResult, ParentMessage } from './load-protocol.js';
-import { summarize } from './stats.js';
+import { summarize } from '../common/stats.js';
 
 interface Peer {
   socket: WebSocket;

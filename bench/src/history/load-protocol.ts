@@ -1,4 +1,4 @@
-import type { LatencySummary } from './stats.js';
+import type { LatencySummary } from '../common/stats.js';
 
 /** What the parent asks the load generator (a child process) to do. */
 export interface LoadConfig {

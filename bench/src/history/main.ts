@@ -10,7 +10,6 @@
  *
  * Prints the results as Markdown and writes them to bench/results/history-<timestamp>.{json,md}.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, platform, release, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -19,6 +18,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { PostgresServerProcess } from '@nearby/tests/helpers/postgres-server';
 import { measureAckLatency } from './ack-latency.js';
+import { gitCommit } from '../common/environment.js';
 import { findPostgresBinaries, MISSING_POSTGRES_MESSAGE } from './postgres.js';
 import { toMarkdown, type BenchConfig, type Environment, type LatencyComparison, type Report } from './report.js';
 import { measureStoreThroughput, warmUp } from './store-throughput.js';
@@ -102,18 +102,6 @@ async function describePostgres(connectionString: string): Promise<{ version: st
     return { version: `PostgreSQL ${version.split(' ')[0]}`, settings };
   } finally {
     await client.end();
-  }
-}
-
-function gitCommit(): string | undefined {
-  try {
-    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString()
-      .trim();
-    const dirty = execFileSync('git', ['status', '--porcelain'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    return dirty === '' ? commit : `${commit} (with uncommitted changes)`;
-  } catch {
-    return undefined;
   }
 }
 
@@ -210,7 +198,7 @@ async function main(): Promise<void> {
       memoryGiB: totalmem() / 2 ** 30,
       postgres: pgInfo.version,
       postgresSettings: pgInfo.settings,
-      gitCommit: gitCommit(),
+      gitCommit: gitCommit(repoRoot),
     };
     const report: Report = {
       benchmark: 'history',

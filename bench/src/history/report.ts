@@ -1,6 +1,6 @@
 import type { LatencyResult } from './ack-latency.js';
 import type { ThroughputResult } from './store-throughput.js';
-import { fmt, ratio } from './stats.js';
+import { fmt, ratio } from '../common/stats.js';
 
 export interface Environment {
   date: string;

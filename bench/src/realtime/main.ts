@@ -1,0 +1,242 @@
+/**
+ * `pnpm bench` — the realtime benchmark: Nearby against Socket.IO (with its Redis adapter) and
+ * against a bare `ws` relay, on the same scenario, the same load generator and the same
+ * redis-server, in the same run. Each server runs in a child process of its own; the load
+ * generators are further child processes; redis-server is started for the run and stopped at
+ * the end (also on Ctrl+C, a signal, or if this process dies).
+ *
+ *   pnpm bench                   quick comparison at one offered load (under 3 minutes)
+ *   pnpm bench -- --mode ramp    raise the load until p99 ≥ 100 ms or errors (about 10 minutes)
+ *   pnpm bench:smoke             tiny run of all three contenders (CI)
+ *
+ * Prints progress once a second and a Markdown report, and writes the report and every figure
+ * to bench/results/realtime-<timestamp>.{md,json}.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { Children, sendTo, waitForMessage } from '../common/child.js';
+import { describeMachine, fileStamp, gitCommit } from '../common/environment.js';
+import { fmt } from '../common/stats.js';
+import type { Contender, KeeperReply, KeeperRequest } from './ipc.js';
+import { readOptions, usage, UsageError, type BenchOptions, type StepPlan } from './options.js';
+import { toMarkdown, type Check, type Report } from './report.js';
+import { runLevel, type LevelResult, type RunContext } from './run.js';
+import { checkStamps } from './stamp.js';
+
+const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const repoRoot = join(benchDir, '..');
+const resultsDir = join(benchDir, 'results');
+
+/** The levels (one server start + connect each) a contender runs: one in quick/smoke mode, one per connection count in ramp mode. */
+function levelsOf(options: BenchOptions): StepPlan[][] {
+  if (options.mode !== 'ramp') return [[{ connections: options.connections, compression: options.compression }]];
+  const levels: StepPlan[][] = [];
+  for (const step of options.rampSteps) {
+    const current = levels[levels.length - 1];
+    if (current !== undefined && current[0]!.connections === step.connections) current.push(step);
+    else levels.push([step]);
+  }
+  return levels;
+}
+
+function plannedSeconds(options: BenchOptions): number {
+  const perStep = options.warmupSeconds + options.seconds + options.cooldownSeconds + 1;
+  const levels = levelsOf(options);
+  const steps = levels.reduce((n, level) => n + level.length, 0);
+  return options.contenders.length * (levels.length * 15 + steps * perStep);
+}
+
+function buildChecks(options: BenchOptions, levels: LevelResult[], stamp: ReturnType<typeof checkStamps>): Check[] {
+  const checks: Check[] = [];
+  checks.push({
+    name: 'send time carried in the latitude (unit check)',
+    ok: stamp.ok,
+    detail: `${fmt(stamp.cases)} random positions and send times through JSON and back: worst error ${stamp.maxErrorMs.toExponential(2)} ms, positions moved ≤ ${stamp.maxOffsetM.toFixed(2)} m`,
+  });
+  const clocks = levels.filter((level) => Number.isFinite(level.clockOffsetMs));
+  if (clocks.length > 0) {
+    const worst = Math.max(...clocks.map((level) => level.clockOffsetMs));
+    const rtt = Math.max(...clocks.map((level) => level.clockRoundTripMs));
+    checks.push({
+      name: 'shared wall clock across processes',
+      ok: worst < 1,
+      detail: `generator clock − parent clock at most ${worst.toFixed(3)} ms (measured over IPC, round trip ≤ ${rtt.toFixed(2)} ms)`,
+    });
+  }
+  const nearbySteps = levels.filter((level) => level.contender === 'nearby').flatMap((level) => level.steps);
+  if (nearbySteps.length > 0) {
+    const checked = nearbySteps.reduce((n, s) => n + s.filterChecked, 0);
+    const violations = nearbySteps.reduce((n, s) => n + s.filterViolations, 0);
+    const examples = nearbySteps.flatMap((s) => s.violationExamples).slice(0, 3);
+    checks.push({
+      name: `Nearby never delivers a friend outside ${options.radiusKm} km`,
+      ok: violations === 0 && checked > 0,
+      detail: `${fmt(checked)} friend entries checked against the receiver's true positions (tolerance 5 m, positions held since the friend's send − 1 s): ${fmt(violations)} outside${examples.length > 0 ? ` — e.g. ${examples.join('; ')}` : ''}`,
+    });
+  }
+  for (const level of levels) {
+    for (const step of level.steps) {
+      const where = `${level.contender}${options.mode === 'ramp' ? ` N=${level.connections} C=${step.compression.toFixed(1)}` : ''}`;
+      const v = step.verification;
+      checks.push({
+        name: `${where}: delivered positions equal the sent ones`,
+        ok: v.sampled > 0 && v.exact === v.sampled,
+        detail: `${fmt(v.exact)} of ${fmt(v.sampled)} sampled deliveries carry exactly the sender's latitude (with its time stamp) and longitude${v.examples.length > 0 ? ` — ${v.examples.join('; ')}` : ''}`,
+      });
+      const ratioOk = step.deliveryRatio >= 0.95 && step.deliveryRatio <= 1.02;
+      checks.push({
+        name: `${where}: delivery ratio`,
+        ok: ratioOk || (options.mode === 'ramp' && !step.held),
+        detail: `${fmt(step.deliveries)} delivered of ${fmt(step.expectation.expectedDeliveries)} expected in-range (update, friend) pairs = ${(step.deliveryRatio * 100).toFixed(2)} %${ratioOk ? '' : options.mode === 'ramp' && !step.held ? ' (overloaded step)' : ' (outside 95–102 %)'}; out of order ${fmt(step.outOfOrder)}, from non-friends ${fmt(step.strangers)}`,
+      });
+    }
+    if (level.connect.failed > 0 || level.error !== undefined) {
+      checks.push({
+        name: `${level.contender} N=${level.connections}: run completed`,
+        ok: false,
+        detail: level.error ?? `${level.connect.failed} connections failed (${level.connect.firstError})`,
+      });
+    }
+  }
+  return checks;
+}
+
+async function main(): Promise<number> {
+  let options: BenchOptions;
+  try {
+    const read = readOptions(process.argv.slice(2));
+    if (read === 'help') {
+      console.log(usage());
+      return 0;
+    }
+    options = read;
+  } catch (error) {
+    if (error instanceof UsageError || (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
+      console.error(`${error.message}\n\n${usage()}`);
+      return 2;
+    }
+    throw error;
+  }
+
+  const started = new Date();
+  const children = new Children();
+  let aborted = false;
+  let keeper: ReturnType<Children['fork']> | undefined;
+  let redis: Redis | undefined;
+
+  // Whatever happens, no child (server, generators, Redis keeper → redis-server) outlives us.
+  process.on('exit', () => children.killAll('SIGTERM'));
+  const stopNow = (why: string, code: number) => {
+    if (aborted) return;
+    aborted = true;
+    console.error(`\nbench: ${why}; stopping the server, the load generators and redis-server…`);
+    redis?.disconnect();
+    void children.stopAll(3_000, keeper).finally(() => process.exit(code));
+  };
+  process.once('SIGINT', () => stopNow('interrupted (SIGINT)', 130));
+  process.once('SIGTERM', () => stopNow('terminated (SIGTERM)', 143));
+  process.once('SIGHUP', () => stopNow('hang-up (SIGHUP)', 129));
+  const limitSeconds = Math.ceil(plannedSeconds(options) * 2 + 120);
+  const watchdog = setTimeout(() => stopNow(`still running after ${limitSeconds} s (watchdog)`, 1), limitSeconds * 1000);
+  watchdog.unref();
+
+  const stamp = checkStamps();
+  console.log(
+    `Realtime benchmark, mode ${options.mode}: ${options.contenders.join(', ')}. Planned ≈ ${Math.round(plannedSeconds(options))} s (watchdog ${limitSeconds} s).`,
+  );
+  console.log(`Unit check, send time in the latitude: ${stamp.ok ? 'ok' : 'FAILED'} (worst error ${stamp.maxErrorMs.toExponential(2)} ms over ${stamp.cases} cases, moves ≤ ${stamp.maxOffsetM.toFixed(2)} m)`);
+
+  const levels: LevelResult[] = [];
+  let redisVersion = 'redis-server';
+  try {
+    keeper = children.fork(fileURLToPath(new URL('./redis-keeper.ts', import.meta.url)));
+    const ready = await waitForMessage<KeeperReply, KeeperReply>(keeper, (message) => message, 30_000, 'redis-server start');
+    if (ready.type === 'failed') throw new Error(`redis-server did not start: ${ready.message}`);
+    const redisUrl = ready.url;
+    redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+    redis.on('error', () => {});
+    redisVersion = `redis-server ${/redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? '?'}`;
+    console.log(`${redisVersion} on 127.0.0.1:${ready.port} (no persistence), shared by all contenders; FLUSHALL between them.`);
+
+    const ctx: RunContext = { options, children, redisUrl, redis, profilesDir: join(resultsDir, 'profiles'), aborted: () => aborted };
+    for (const contender of options.contenders) {
+      for (const steps of levelsOf(options)) {
+        if (aborted) break;
+        const level = await runLevel(ctx, contender, steps, options.mode === 'ramp');
+        levels.push(level);
+        const last = level.steps[level.steps.length - 1];
+        if (options.mode === 'ramp' && (level.error !== undefined || last === undefined || !last.held)) break;
+      }
+    }
+  } finally {
+    redis?.disconnect();
+    if (keeper !== undefined) sendTo(keeper, { type: 'stop' } satisfies KeeperRequest);
+    if (keeper !== undefined) await children.stop(keeper, 5_000);
+    await children.stopAll(3_000, keeper);
+  }
+  if (aborted) return 130;
+
+  const checks = buildChecks(options, levels, stamp);
+  const report: Report = {
+    benchmark: 'realtime',
+    date: started.toISOString(),
+    command: options.command,
+    machine: describeMachine(),
+    redis: redisVersion,
+    gitCommit: gitCommit(repoRoot),
+    durationSeconds: (Date.now() - started.getTime()) / 1000,
+    options,
+    stampCheck: stamp,
+    levels,
+    checks,
+  };
+  if (options.mode === 'ramp') {
+    report.ramp = options.contenders.map((contender: Contender) => {
+      const steps = levels.filter((level) => level.contender === contender).flatMap((level) => level.steps);
+      const firstFailure = steps.find((step) => !step.held);
+      const held = steps.filter((step) => step.held && (firstFailure === undefined || step.offeredPerSecond < firstFailure.offeredPerSecond));
+      const best = held[held.length - 1];
+      const failedLevel = levels.find((level) => level.contender === contender && level.error !== undefined);
+      return {
+        contender,
+        heldEquivalentUsers: best?.equivalentUsers ?? 0,
+        heldUpdatesPerSecond: best?.offeredPerSecond ?? 0,
+        firstFailure:
+          firstFailure === undefined
+            ? failedLevel?.error
+            : `${fmt(firstFailure.equivalentUsers)} equivalent users (${fmt(firstFailure.offeredPerSecond)}/s): ${firstFailure.failures.join('; ')}`,
+        reachedTop: firstFailure === undefined && failedLevel === undefined && steps.length === options.rampSteps.length,
+      };
+    });
+  }
+  const markdown = toMarkdown(report);
+  console.log(`\n${markdown}`);
+  mkdirSync(resultsDir, { recursive: true });
+  const base = join(resultsDir, `realtime-${options.mode === 'quick' ? '' : `${options.mode}-`}${fileStamp(started)}`);
+  writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(`${base}.md`, markdown);
+  console.log(`Results written to ${relative(process.cwd(), base)}.{json,md}`);
+  clearTimeout(watchdog);
+
+  // The run fails on a broken harness or a broken invariant, never on a performance figure.
+  const broken = levels.some((level) => level.error !== undefined) || !stamp.ok;
+  const filterCheck = checks.find((check) => check.name.startsWith('Nearby never delivers'));
+  const exactness = checks.filter((check) => check.name.endsWith('equal the sent ones'));
+  if (broken || filterCheck?.ok === false || exactness.some((check) => !check.ok)) {
+    console.error('bench: a run failed or a correctness check failed (see above).');
+    return 1;
+  }
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error('bench failed:', error);
+    process.exitCode = 1;
+  },
+);

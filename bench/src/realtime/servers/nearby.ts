@@ -1,0 +1,51 @@
+/**
+ * Contender 1: Nearby as a host application embeds it — `createNearbyServer` with the Redis
+ * adapters (location cache and Pub/Sub on the benchmark's redis-server), the scenario's friend
+ * graph, the token as the user id, relaxed rate limits and the in-memory history store capped
+ * at 16 samples per user so memory stays flat.
+ */
+import { createNearbyServer, MemoryHistoryStore, tokenFromRequest } from '@nearby/server';
+import { createRedisAdapters } from '@nearby/server/redis';
+import type { StartServer } from './types.js';
+
+export const startNearby: StartServer = async (scenario, redisUrl) => {
+  const redis = createRedisAdapters({ url: redisUrl });
+  let onErrorCalls = 0;
+  const server = createNearbyServer({
+    port: 0,
+    host: '127.0.0.1',
+    authenticate: (request) => tokenFromRequest(request),
+    friends: { getFriends: async (userId) => scenario.friendIds(userId) },
+    cache: redis.cache,
+    pubsub: redis.pubsub,
+    history: new MemoryHistoryStore({ maxSamplesPerUser: 16 }),
+    rateLimit: {
+      locations: { capacity: 1e6, refillPerSecond: 1e6 },
+      frames: { capacity: 1e6, refillPerSecond: 1e6 },
+    },
+    onError: (error) => {
+      if (onErrorCalls++ < 3) console.error('  [nearby server] onError:', error);
+    },
+  });
+  try {
+    const { port } = await server.listen();
+    return {
+      port,
+      url: `ws://127.0.0.1:${port}/nearby`,
+      counters() {
+        const { pubsub, state: _state, ...stats } = server.stats();
+        const counters: Record<string, number> = { onErrorCalls };
+        for (const [name, value] of Object.entries(stats)) if (typeof value === 'number') counters[name] = value;
+        for (const [name, value] of Object.entries(pubsub ?? {})) counters[`pubsub.${name}`] = value;
+        return counters;
+      },
+      async close() {
+        await server.close();
+        await redis.close();
+      },
+    };
+  } catch (error) {
+    await redis.close();
+    throw error;
+  }
+};
