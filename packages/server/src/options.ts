@@ -28,6 +28,12 @@ export interface NearbyServerOptions {
   inactiveAfterMs?: number;
   /** Most friends loaded per user; the rest of the list is ignored. Default 5000. */
   maxFriends?: number;
+  /**
+   * When only the viewer moved, a friend already in the viewer's list is sent again once its
+   * distance changed by at least this many km. A friend's own new position is always sent.
+   * Default 0.1 (100 m); 0 sends on every move.
+   */
+  distanceRefreshKm?: number;
   /** Port to listen on (0 picks a free one). Give either `port` or `server`. */
   port?: number;
   /** Host to bind when listening on `port`. Default: all interfaces. */
@@ -73,6 +79,7 @@ export interface ResolvedOptions {
   maxRadiusKm: number;
   inactiveAfterMs: number;
   maxFriends: number;
+  distanceRefreshKm: number;
   port: number | undefined;
   host: string | undefined;
   server: HttpServer | undefined;
@@ -142,6 +149,7 @@ export function resolveOptions(options: NearbyServerOptions): ResolvedOptions {
     maxRadiusKm,
     inactiveAfterMs: positive('inactiveAfterMs', options.inactiveAfterMs, 600_000),
     maxFriends,
+    distanceRefreshKm: positive('distanceRefreshKm', options.distanceRefreshKm, 0.1, { allowZero: true }),
     port: options.port,
     host: options.host,
     server: options.server,

@@ -101,6 +101,62 @@ describe('one server: subscriptions and API (raw frames)', () => {
     expect(env.server.stats().busMessagesPublished - published).toBe(1);
   });
 
+  it('a viewer who walks towards a friend standing still sees them come into range', async () => {
+    env.graph.link('alice', 'bob');
+    const alice = await peer('alice');
+    const bob = await peer('bob');
+    await bob.init({ location: sample(ORIGIN) });
+    expect((await alice.init({ location: sample(offsetKm(ORIGIN, 20)) })).friends).toEqual([]);
+    alice.send(locationFrame(offsetKm(ORIGIN, 12)));
+    alice.send(locationFrame(offsetKm(ORIGIN, 5)));
+    const update = await alice.waitFor((f) => f.type === 'friend_update');
+    expect(update).toMatchObject({ friends: [{ userId: 'bob' }] });
+    alice.send(locationFrame(offsetKm(ORIGIN, 30)));
+    expect(await alice.waitFor((f) => f.type === 'friend_left')).toMatchObject({ userId: 'bob', reason: 'out_of_range' });
+  });
+
+  it('when only the viewer moves, a friend in the list is sent again once the distance changed by 100 m', async () => {
+    env.graph.link('alice', 'bob');
+    const alice = await peer('alice');
+    const bob = await peer('bob');
+    await bob.init({ location: sample(ORIGIN) });
+    expect((await alice.init({ location: sample(offsetKm(ORIGIN, 2)) })).friends).toHaveLength(1);
+    const entriesSince = (mark: number) =>
+      alice.frames.slice(mark).flatMap((f) => (f.type === 'friend_update' ? f.friends.map((x) => x.distanceKm) : []));
+    let mark = alice.frames.length;
+    alice.send(locationFrame(offsetKm(ORIGIN, 2.05))); // 50 m further: not worth a frame
+    alice.send(locationFrame(offsetKm(ORIGIN, 2.09))); // 90 m from what was sent: still not
+    await alice.sync();
+    expect(entriesSince(mark)).toEqual([]);
+    alice.send(locationFrame(offsetKm(ORIGIN, 2.12))); // 120 m: sent
+    await alice.sync();
+    expect(entriesSince(mark)).toHaveLength(1);
+    expect(entriesSince(mark)[0]).toBeCloseTo(2.12, 2);
+    // The friend's own new position is always sent, however small the move.
+    mark = alice.frames.length;
+    bob.send(locationFrame(offsetKm(ORIGIN, 0.001)));
+    await alice.waitFor((f) => f.type === 'friend_update', mark);
+    expect(env.server.stats().framesSent).toBeGreaterThan(alice.frames.length);
+  });
+
+  it('distanceRefreshKm 0 re-sends on every move of the viewer', async () => {
+    const exact = await startServer({ distanceRefreshKm: 0 });
+    try {
+      exact.graph.link('alice', 'bob');
+      const alice = await RawPeer.connect(exact.urlFor('alice'));
+      const bob = await RawPeer.connect(exact.urlFor('bob'));
+      await bob.init({ location: sample(ORIGIN) });
+      await alice.init({ location: sample(offsetKm(ORIGIN, 2)) });
+      const mark = alice.frames.length;
+      alice.send(locationFrame(offsetKm(ORIGIN, 2.01)));
+      await alice.waitFor((f) => f.type === 'friend_update', mark);
+      alice.socket.terminate();
+      bob.socket.terminate();
+    } finally {
+      await exact.close();
+    }
+  });
+
   it('friendAdded with invalid ids rejects with invalid_argument instead of throwing', async () => {
     await expect(env.server.friendAdded('alice', 'alice')).rejects.toMatchObject({ code: 'invalid_argument' });
     await expect(env.server.friendRemoved('', 'bob')).rejects.toMatchObject({ code: 'invalid_argument' });

@@ -19,6 +19,8 @@ export interface ConnectionLimits {
   now: () => number;
   /** Schedules the outbound queue's flush (shared by every connection of the server). */
   schedule: (flush: () => void) => void;
+  /** Counts frames written. */
+  onFramesSent: (count: number) => void;
 }
 
 /** Most frames held while `init` is in progress; beyond it they are refused as rate-limited. */
@@ -61,7 +63,11 @@ export class Connection {
       },
       send: (frame, onWritten) => socket.send(frame, onWritten === undefined ? undefined : () => onWritten()),
     };
-    this.queue = new OutboundQueue(sink, { onOverflow: onSlowConsumer, schedule: limits.schedule });
+    this.queue = new OutboundQueue(sink, {
+      onOverflow: onSlowConsumer,
+      schedule: limits.schedule,
+      onFramesSent: limits.onFramesSent,
+    });
   }
 
   /** Holds a frame until `init` completes; false when too many are already held. */

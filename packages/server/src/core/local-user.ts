@@ -8,6 +8,13 @@ export interface Position {
   t: number;
 }
 
+/** What a viewer was last sent about a friend in its list. */
+export interface VisibleFriend {
+  distanceKm: number;
+  /** The friend's position that entry carried. */
+  position: Position;
+}
+
 /** What this server knows about one user's channel: who follows it here, and the latest position. */
 export interface ChannelState {
   userId: string;
@@ -35,10 +42,13 @@ export class LocalUser {
   readonly connections = new Set<Connection>();
   /** Friend ids (deduplicated, capped at maxFriends). */
   friends = new Set<string>();
-  /** Channels of the friends this user follows (while attached), by friend id. */
-  readonly followed = new Map<string, ChannelState>();
-  /** Friends currently in this user's list → distance last sent, in km. */
-  readonly visible = new Map<string, number>();
+  /**
+   * Followed friends' channels that currently hold a position: the only friends a move of this
+   * user can bring into or out of range (usually a tenth of all friends).
+   */
+  readonly positioned = new Set<ChannelState>();
+  /** Friends currently in this user's list → what was last sent about them. */
+  readonly visible = new Map<string, VisibleFriend>();
   /** True while this user follows its friends' channels (sharing on and friends loaded). */
   attached = false;
   /** True once the last connection closed; pending async work must then stop. */

@@ -37,6 +37,8 @@ export interface CoreCounters {
   friendEvaluations: number;
   /** Friend entries queued for delivery (before per-connection coalescing). */
   friendUpdatesQueued: number;
+  /** WebSocket frames written to clients (all types). */
+  framesSent: number;
   friendLeftQueued: number;
   slowConsumersClosed: number;
 }
@@ -56,6 +58,11 @@ export class NearbyCore {
   readonly #channels = new Map<string, ChannelState>();
   readonly #connections = new Set<Connection>();
   readonly #departures = new Set<Promise<void>>();
+  readonly #countFrames = (count: number): void => {
+    this.counters.framesSent += count;
+  };
+  /** `"s":"<serverId>"` as it appears in this server's own bus messages. */
+  readonly #ownMarker: string;
   /** One flush pass per I/O phase for every connection that has frames queued. */
   readonly #flushes = new FlushScheduler();
   #nextConnectionId = 1;
@@ -71,6 +78,7 @@ export class NearbyCore {
     busMessagesPublished: 0,
     friendEvaluations: 0,
     friendUpdatesQueued: 0,
+    framesSent: 0,
     friendLeftQueued: 0,
     slowConsumersClosed: 0,
   };
@@ -80,6 +88,7 @@ export class NearbyCore {
     this.#cache = cache;
     this.#pubsub = pubsub;
     this.#history = history;
+    this.#ownMarker = `"s":${JSON.stringify(options.serverId)}`;
     this.#subscriptions = new SubscriptionBatcher(pubsub, (error) => this.#reportError('pubsub subscription failed', error));
     pubsub.onMessage((channel, message) => this.#onBusMessage(channel, message));
   }
@@ -113,6 +122,7 @@ export class NearbyCore {
         locations: this.#options.locationLimit,
         now: () => this.#now(),
         schedule: this.#flushes.schedule,
+        onFramesSent: this.#countFrames,
       },
       () => {
         // The peer stopped reading and its backlog overflowed: a TCP-level close, since a close
@@ -443,6 +453,7 @@ export class NearbyCore {
   #detach(user: LocalUser): void {
     user.attached = false;
     for (const friendId of user.friends) this.#unfollow(user, friendId);
+    user.positioned.clear();
     user.visible.clear();
   }
 
@@ -465,7 +476,7 @@ export class NearbyCore {
       const state = this.#channels.get(id);
       if (state === undefined) continue;
       if (state.last === undefined || state.last.t < location.updatedAt) {
-        state.last = { lat: location.lat, lon: location.lon, t: location.updatedAt };
+        this.#setLast(state, { lat: location.lat, lon: location.lon, t: location.updatedAt });
       }
     }
   }
@@ -540,10 +551,8 @@ export class NearbyCore {
     if (user.location !== undefined && user.location.t > position.t) return;
     user.location = position;
     if (!user.attached) return;
-    // Direct references, no lookups; most friends are offline (no position) and cost one check.
-    for (const state of user.followed.values()) {
-      if (state.last !== undefined || user.visible.has(state.userId)) this.#evaluate(user, state);
-    }
+    // Only friends with a position can enter or leave the list (every visible friend has one).
+    for (const state of user.positioned) this.#evaluate(user, state);
   }
 
   /** Cache write with TTL and one publish on the user's own channel: constant work per update. */
@@ -627,17 +636,28 @@ export class NearbyCore {
     const state = this.#channel(friendId);
     const wasUnused = state.followers.size === 0 && state.owner === undefined;
     state.followers.add(user);
-    user.followed.set(friendId, state);
+    if (state.last !== undefined) user.positioned.add(state);
     if (wasUnused) this.#subscriptions.subscribe(this.#channelName(friendId));
     return state;
   }
 
   #unfollow(user: LocalUser, friendId: string): void {
-    user.followed.delete(friendId);
     const state = this.#channels.get(friendId);
     if (state === undefined) return;
+    user.positioned.delete(state);
     state.followers.delete(user);
     this.#dropChannelIfUnused(state);
+  }
+
+  /** Replaces a channel's position, keeping each follower's set of positioned friends in step. */
+  #setLast(state: ChannelState, position: Position | undefined): void {
+    const had = state.last !== undefined;
+    state.last = position;
+    if (had === (position !== undefined)) return;
+    for (const follower of state.followers) {
+      if (position === undefined) follower.positioned.delete(state);
+      else follower.positioned.add(state);
+    }
   }
 
   #dropChannelIfUnused(state: ChannelState): void {
@@ -658,11 +678,15 @@ export class NearbyCore {
       const distance = distanceKm(location, position);
       if (distance <= viewer.radiusKm) {
         const previous = viewer.visible.get(state.userId);
-        viewer.visible.set(state.userId, distance);
-        if (previous === distance && position.t <= location.t) {
-          // Only the viewer moved and the distance is unchanged to the metre: nothing to send.
+        if (
+          previous !== undefined &&
+          previous.position === position &&
+          Math.abs(distance - previous.distanceKm) < this.#options.distanceRefreshKm
+        ) {
+          // Only the viewer moved, and not enough to matter: the entry sent before still holds.
           return;
         }
+        viewer.visible.set(state.userId, { distanceKm: distance, position });
         let encoded = state.encoded;
         if (encoded === undefined || encoded.for !== position) {
           encoded = {
@@ -705,13 +729,14 @@ export class NearbyCore {
     user.visible.clear();
     const location = user.location;
     if (user.attached && location !== undefined) {
-      for (const [friendId, state] of user.followed) {
+      for (const state of user.positioned) {
+        const friendId = state.userId;
         const position = state.last;
         if (position === undefined || now - position.t >= this.#options.inactiveAfterMs) continue;
         if (!mayBeWithin(location, position, user.radiusKm)) continue;
         const distance = distanceKm(location, position);
         if (distance > user.radiusKm) continue;
-        user.visible.set(friendId, distance);
+        user.visible.set(friendId, { distanceKm: distance, position });
         friends.push({ userId: friendId, lat: position.lat, lon: position.lon, distanceKm: distance, updatedAt: position.t });
       }
     }
@@ -746,6 +771,9 @@ export class NearbyCore {
 
   #onBusMessage(channel: string, text: string): void {
     this.counters.busMessagesIn++;
+    // Our own messages come back too; they were applied when sent. Skip them before parsing.
+    // (A user id containing this text would be escaped inside its own JSON string.)
+    if (text.includes(this.#ownMarker)) return;
     const message = decodeBusMessage(text);
     // Our own messages were applied when sent; a message must also be about its channel's user.
     if (message === undefined || message.s === this.#options.serverId) return;
@@ -765,7 +793,7 @@ export class NearbyCore {
         if (state === undefined) return;
         if (state.last !== undefined && state.last.t > message.t) return; // older than what we have
         const position: Position = { lat: message.lat, lon: message.lon, t: message.t };
-        state.last = position;
+        this.#setLast(state, position);
         if (remote && state.owner !== undefined) this.#setOwnPosition(state.owner, position);
         for (const follower of state.followers) this.#evaluate(follower, state);
         return;
@@ -773,7 +801,7 @@ export class NearbyCore {
       case 'off':
       case 'bye': {
         if (state === undefined) return;
-        state.last = undefined;
+        this.#setLast(state, undefined);
         const reason = message.k === 'off' ? LeaveReason.SHARING_OFF : LeaveReason.OFFLINE;
         for (const follower of state.followers) {
           if (follower.visible.delete(message.u)) this.#leftToUser(follower, message.u, state.idJson, reason);
@@ -808,7 +836,7 @@ export class NearbyCore {
     const inactiveAfter = this.#options.inactiveAfterMs;
     for (const state of this.#channels.values()) {
       if (state.last === undefined || now - state.last.t < inactiveAfter) continue;
-      state.last = undefined;
+      this.#setLast(state, undefined);
       for (const follower of state.followers) {
         if (follower.visible.delete(state.userId)) {
           this.#leftToUser(follower, state.userId, state.idJson, LeaveReason.INACTIVE);

@@ -19,6 +19,8 @@ export interface OutboundQueueOptions {
   onOverflow?: () => void;
   /** Schedules a flush; defaults to setImmediate so one I/O phase's events share a frame. */
   schedule?: (flush: () => void) => void;
+  /** Told how many frames each flush wrote (for counters). */
+  onFramesSent?: (count: number) => void;
 }
 
 /** A pending update is its entry string itself (the common case, no wrapper allocated); a leave is an object. */
@@ -39,6 +41,7 @@ export class OutboundQueue {
   readonly #onOverflow: () => void;
   readonly #schedule: (flush: () => void) => void;
   readonly #retryMs: number;
+  readonly #onFramesSent: ((count: number) => void) | undefined;
   #retryTimer: ReturnType<typeof globalThis.setTimeout> | undefined;
   readonly #friends = new Map<string, FriendEvent>();
   #controls: string[] = [];
@@ -55,6 +58,7 @@ export class OutboundQueue {
     this.#onOverflow = options.onOverflow ?? (() => {});
     this.#schedule = options.schedule ?? ((flush) => globalThis.setImmediate(flush));
     this.#retryMs = options.retryMs ?? 25;
+    this.#onFramesSent = options.onFramesSent;
   }
 
   /** Friend events waiting to be written. */
@@ -133,6 +137,7 @@ export class OutboundQueue {
       this.#sink.send(frames[i]!, i === last ? this.#onLastWritten : undefined);
     }
     this.#framesSent += frames.length;
+    this.#onFramesSent?.(frames.length);
   }
 
   /** Drops everything pending and refuses further frames. */
