@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { freePort } from './free-port.js';
+import { signalAndWait } from './child-process.js';
 import { requireProgram } from './requirements.js';
 
 /** The newest PostgreSQL installed by Debian's packages, e.g. /usr/lib/postgresql/15/bin. */
@@ -115,9 +116,7 @@ export class PostgresServerProcess {
   async #signal(signal: NodeJS.Signals): Promise<void> {
     const child = this.#child;
     if (child === undefined) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill(signal);
-    await exited;
+    await signalAndWait(child, signal);
     this.#child = undefined;
   }
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port.js';
+import { signalAndWait } from './child-process.js';
 import { requireProgram } from './requirements.js';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
@@ -83,9 +84,7 @@ export class RedisServerProcess {
   async #signal(signal: NodeJS.Signals): Promise<void> {
     const child = this.#child;
     if (child === undefined) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill(signal);
-    await exited;
+    await signalAndWait(child, signal);
     this.#child = undefined;
   }
 
