@@ -23,6 +23,9 @@ export type {
 export type { Timers } from './core/timers.js';
 export type { TokenBucketOptions } from './core/token-bucket.js';
 export { tokenFromRequest } from './auth.js';
+export { HashRing, hash32 } from './sharding/hash-ring.js';
+export type { RingNode, HashRingOptions } from './sharding/hash-ring.js';
+export { StaticDiscovery } from './sharding/static-discovery.js';
 export {
   NearbyError,
   isNearbyError,
