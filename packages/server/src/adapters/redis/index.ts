@@ -7,6 +7,8 @@ export { RedisLocationCache } from './location-cache.js';
 export type { RedisLocationCacheOptions } from './location-cache.js';
 export { RedisPubSub } from './pubsub.js';
 export type { RedisPubSubOptions, RedisPubSubStats } from './pubsub.js';
+export { ShardedRedisPubSub } from './sharded-pubsub.js';
+export type { ShardedRedisPubSubOptions, ShardedRedisPubSubStats } from './sharded-pubsub.js';
 
 /** Options of {@link createRedisAdapters}. */
 export interface RedisAdaptersOptions {
