@@ -7,11 +7,11 @@
  * clients filter (the load generator discards entries beyond the radius). No history.
  */
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
 import type { StartServer } from './types.js';
+import { listenOnLoopback } from './listen.js';
 
 const INACTIVE_AFTER_MS = 600_000;
 
@@ -48,11 +48,7 @@ export const startSocketIo: StartServer = async (scenario, redisUrl) => {
     });
     socket.on('disconnect', () => counters.connections--);
   });
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (http.address() as AddressInfo).port;
+  const port = await listenOnLoopback(http);
   return {
     port,
     url: `http://127.0.0.1:${port}`,

@@ -5,10 +5,10 @@
  * `u` query parameter.
  */
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { Scenario } from '../scenario.js';
 import type { StartServer } from './types.js';
+import { listenOnLoopback } from './listen.js';
 
 export const startWsCeiling: StartServer = async (scenario) => {
   const counters = { connections: 0, messagesIn: 0, messagesOut: 0 };
@@ -45,11 +45,7 @@ export const startWsCeiling: StartServer = async (scenario) => {
     });
     ws.on('error', () => {});
   });
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (http.address() as AddressInfo).port;
+  const port = await listenOnLoopback(http);
   return {
     port,
     url: `ws://127.0.0.1:${port}/`,
