@@ -1,18 +1,31 @@
 import { defineConfig } from 'tsup';
 
-export default defineConfig({
-  // One entry per subpath export: the core, and each family of adapters with optional peers.
-  entry: {
-    index: 'src/index.ts',
-    redis: 'src/adapters/redis/index.ts',
-    postgres: 'src/adapters/postgres/index.ts',
-    pglite: 'src/adapters/pglite/index.ts',
+const external = ['ioredis', 'pg', '@electric-sql/pglite', 'etcd3'];
+
+export default defineConfig([
+  {
+    // One entry per subpath export: the core, and each family of adapters with optional peers.
+    entry: {
+      index: 'src/index.ts',
+      redis: 'src/adapters/redis/index.ts',
+      postgres: 'src/adapters/postgres/index.ts',
+      pglite: 'src/adapters/pglite/index.ts',
+      etcd: 'src/adapters/etcd/index.ts',
+    },
+    format: ['esm', 'cjs'],
+    dts: true,
+    clean: true,
+    sourcemap: true,
+    target: 'es2022',
+    treeshake: true,
+    external,
   },
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'es2022',
-  treeshake: true,
-  external: ['ioredis', 'pg', '@electric-sql/pglite'],
-});
+  {
+    // The `nearby-nodes` command: an ES module run by Node, no types.
+    entry: { 'nearby-nodes': 'src/adapters/etcd/cli.ts' },
+    format: ['esm'],
+    sourcemap: true,
+    target: 'es2022',
+    external,
+  },
+]);

@@ -1,5 +1,6 @@
 import { ErrorCode, NearbyError } from '@nearby/protocol';
 import type { Discovery, DiscoveryNode } from '../adapters/types.js';
+import { discoveryNodeProblem, normalizeNodes } from './discovery-node.js';
 
 /**
  * Discovery from a list in configuration. `setNodes` replaces the list (for a configuration
@@ -35,12 +36,11 @@ export class StaticDiscovery implements Discovery {
   static #check(nodes: readonly DiscoveryNode[]): readonly DiscoveryNode[] {
     const ids = new Set<string>();
     for (const node of nodes) {
-      if (typeof node.id !== 'string' || node.id === '' || typeof node.url !== 'string' || node.url === '') {
-        throw new NearbyError(ErrorCode.INVALID_ARGUMENT, `a discovery node needs a non-empty id and url, got ${JSON.stringify(node)}`);
-      }
+      const problem = discoveryNodeProblem(node);
+      if (problem !== undefined) throw new NearbyError(ErrorCode.INVALID_ARGUMENT, problem);
       if (ids.has(node.id)) throw new NearbyError(ErrorCode.INVALID_ARGUMENT, `duplicate discovery node id "${node.id}"`);
       ids.add(node.id);
     }
-    return Object.freeze(nodes.map((node) => Object.freeze({ ...node })));
+    return normalizeNodes(nodes);
   }
 }
