@@ -112,4 +112,42 @@ describe('ShardedRedisPubSub', () => {
     const after = await publishAll();
     await until(() => deliveredIn(after) === channels.length, 'delivery after removing a node');
   }, 60_000);
+
+  it('keeps publishing to a removed node until its transition ends, then disconnects from it', async (ctx) => {
+    if (!available) return ctx.skip();
+    const discovery = new StaticDiscovery([node(0), node(1), node(2)]);
+    const publisher = new ShardedRedisPubSub({ discovery, transitionMs: 600 });
+    transports.push(publisher);
+    await publisher.connect();
+    const leaving = channels.find((channel) => publisher.nodeFor(channel).id === 'pubsub-1')!;
+    // A subscriber in another process that has not moved yet still listens on the old node.
+    const late = servers[1]!.client();
+    const heard: string[] = [];
+    late.on('message', (_channel: string, message: string) => heard.push(message));
+    await late.subscribe(leaving);
+    const connectionsOn = async (server: RedisServerProcess) => {
+      const client = server.client();
+      try {
+        return ((await client.client('LIST')) as string).split('\n').filter((line) => line.includes('name=nearby-')).length;
+      } finally {
+        client.disconnect();
+      }
+    };
+    // Earlier tests' transports may still be connected: count this publisher's two by difference.
+    const before = await connectionsOn(servers[1]!);
+
+    discovery.setNodes([node(0), node(2)]);
+    await publisher.settled();
+    expect(publisher.nodeFor(leaving).id).not.toBe('pubsub-1');
+    await publisher.publish(leaving, 'during');
+    await until(() => heard.includes('during'), 'the old node still receives during the transition');
+    expect(await connectionsOn(servers[1]!)).toBe(before);
+
+    await sleep(800);
+    await publisher.publish(leaving, 'after');
+    await sleep(100);
+    expect(heard).toEqual(['during']);
+    expect(await connectionsOn(servers[1]!)).toBe(before - 2);
+    late.disconnect();
+  });
 });

@@ -9,6 +9,12 @@ export { RedisPubSub } from './pubsub.js';
 export type { RedisPubSubOptions, RedisPubSubStats } from './pubsub.js';
 export { ShardedRedisPubSub } from './sharded-pubsub.js';
 export type { ShardedRedisPubSubOptions, ShardedRedisPubSubStats } from './sharded-pubsub.js';
+export { ShardedRedisLocationCache } from './sharded-location-cache.js';
+export type { ShardedRedisLocationCacheOptions } from './sharded-location-cache.js';
+export { RedisShardPool } from './shard-pool.js';
+export type { RedisShardPoolOptions, RedisShard, RingChange } from './shard-pool.js';
+export { createShardedRedisAdapters } from './sharded-adapters.js';
+export type { ShardedRedisAdaptersOptions, ShardedRedisAdapters } from './sharded-adapters.js';
 
 /** Options of {@link createRedisAdapters}. */
 export interface RedisAdaptersOptions {

@@ -57,7 +57,7 @@ export class RedisLocationCache implements LocationCache {
 
   async set(userId: string, location: CachedLocation, ttlMs: number): Promise<void> {
     const ttl = Math.max(1, Math.ceil(ttlMs));
-    await this.#client.set(this.#key('loc', userId), `${location.lat},${location.lon},${location.updatedAt}`, 'PX', ttl);
+    await this.#client.set(this.#key('loc', userId), encodeLocation(location), 'PX', ttl);
   }
 
   async getMany(userIds: readonly string[]): Promise<Map<string, CachedLocation>> {
@@ -65,7 +65,7 @@ export class RedisLocationCache implements LocationCache {
     if (userIds.length === 0) return found;
     const values = await this.#client.mget(userIds.map((id) => this.#key('loc', id)));
     for (let i = 0; i < userIds.length; i++) {
-      const location = decode(values[i]);
+      const location = decodeLocation(values[i]);
       if (location !== undefined) found.set(userIds[i]!, location);
     }
     return found;
@@ -153,7 +153,13 @@ export class RedisLocationCache implements LocationCache {
   }
 }
 
-function decode(value: string | null | undefined): CachedLocation | undefined {
+/** A cached location as stored in its key: `lat,lon,updatedAt`. */
+export function encodeLocation(location: CachedLocation): string {
+  return `${location.lat},${location.lon},${location.updatedAt}`;
+}
+
+/** The location stored in a key, or `undefined` for a missing or unreadable value. */
+export function decodeLocation(value: string | null | undefined): CachedLocation | undefined {
   if (value === null || value === undefined) return undefined;
   const [lat, lon, updatedAt] = value.split(',').map(Number);
   if (!Number.isFinite(lat) || !Number.isFinite(lon) || !Number.isFinite(updatedAt)) return undefined;

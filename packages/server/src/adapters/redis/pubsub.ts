@@ -88,6 +88,11 @@ export class RedisPubSub implements PubSubTransport {
     return { ...this.#stats, channels: this.#channels.size };
   }
 
+  /** Whether this transport keeps `channel` subscribed. */
+  has(channel: string): boolean {
+    return this.#channels.has(channel);
+  }
+
   async connect(): Promise<void> {
     await Promise.all([whenReady(this.#publisher, this.#connectTimeoutMs), whenReady(this.#subscriber, this.#connectTimeoutMs)]);
   }

@@ -1,17 +1,18 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import type { Discovery, DiscoveryNode, PubSubMessageHandler, PubSubTransport } from '../types.js';
-import { HashRing } from '../../sharding/hash-ring.js';
-import { FAIL_FAST_OPTIONS, closeClient } from './connection.js';
-import { RedisPubSub } from './pubsub.js';
+import { RedisPubSub, type RedisPubSubStats } from './pubsub.js';
+import { RedisShardPool, type RedisShard, type RingChange } from './shard-pool.js';
 
 export interface ShardedRedisPubSubOptions {
-  /** Where the Pub/Sub nodes are listed; watched for changes. */
-  discovery: Discovery;
-  /** Extra ioredis options for every connection (TLS, password, …). */
+  /** Where the Pub/Sub nodes are listed; watched for changes. Ignored when `pool` is given. */
+  discovery?: Discovery;
+  /** Nodes shared with a sharded location cache (see `createShardedRedisAdapters`); closed by its owner. */
+  pool?: RedisShardPool;
+  /** Extra ioredis options for every connection (TLS, password, …), when the transport makes its own pool. */
   redis?: RedisOptions;
-  /** Points per node on the hash ring. Default 160. */
+  /** Points per node on the hash ring, when the transport makes its own pool. Default 160. */
   virtualNodes?: number;
-  /** How long connecting to a node may take. Default 5 000 ms. */
+  /** How long connecting to a node may take, when the transport makes its own pool. Default 5 000 ms. */
   connectTimeoutMs?: number;
   /** Receives connection errors and failed moves. Default: ignored. */
   onError?: (error: unknown) => void;
@@ -21,13 +22,12 @@ export interface ShardedRedisPubSubOptions {
    * twice (the server core ignores the second copy). Default 5 000 ms; 0 disables.
    */
   transitionMs?: number;
-}
-
-interface Shard {
-  node: DiscoveryNode;
-  pubsub: RedisPubSub;
-  commands: Redis;
-  subscriber: Redis;
+  /**
+   * Channels named `<channelPrefix><userId>` are placed on the ring by the user id, so a user's
+   * channel lives on the same node as the user's cached location. Must match the server's
+   * `channelPrefix`. Default `nearby:u:`.
+   */
+  channelPrefix?: string;
 }
 
 /** Counters of a {@link ShardedRedisPubSub}. */
@@ -44,85 +44,96 @@ export interface ShardedRedisPubSubStats {
   moved: number;
 }
 
+type Totals = Pick<RedisPubSubStats, 'published' | 'received' | 'dropped' | 'resubscribed'>;
+
 /**
  * Pub/Sub sharded by channel over several independent Redis servers: a consistent hash ring
  * built from a {@link Discovery} list decides which node carries each channel, for publishers
- * and subscribers alike. When the list changes, publishes follow the new ring at once and every
- * subscription whose owner changed moves: subscribed on the new node first, unsubscribed from
- * the old one after, so a channel is never left without a subscription.
+ * and subscribers alike. When the list changes, publishes follow the new ring at once (and also
+ * reach the previous node for `transitionMs`), and every subscription whose owner changed moves:
+ * subscribed on the new node first, unsubscribed from the old one after, so a channel is never
+ * left without a subscription. A node that left stays connected through the pool's handover.
  */
 export class ShardedRedisPubSub implements PubSubTransport {
-  readonly #options: ShardedRedisPubSubOptions;
-  readonly #shards = new Map<string, Shard>();
+  readonly #pool: RedisShardPool;
+  readonly #ownsPool: boolean;
+  readonly #transitionMs: number;
+  readonly #channelPrefix: string;
+  readonly #onError: (error: unknown) => void;
   readonly #channels = new Set<string>();
-  #ring: HashRing<DiscoveryNode> = new HashRing([]);
-  /** The ring before the last change, and until when publishes also go to it. */
-  #previousRing: HashRing<DiscoveryNode> | undefined;
-  #transitionUntil = 0;
+  /** One RedisPubSub per node connection set; closed ones are folded into `#retired`. */
+  readonly #perShard = new Map<RedisShard, RedisPubSub>();
+  readonly #retired: Totals = { published: 0, received: 0, dropped: 0, resubscribed: 0 };
   #handler: PubSubMessageHandler | undefined;
-  #unwatch: (() => void) | undefined;
-  /** Ring changes run one after another. */
-  #rebalancing: Promise<void> = Promise.resolve();
   #closed = false;
-  #rebalances = 0;
   #moved = 0;
 
   constructor(options: ShardedRedisPubSubOptions) {
-    this.#options = options;
+    if (options.pool === undefined && options.discovery === undefined) {
+      throw new TypeError('ShardedRedisPubSub needs a discovery or a pool');
+    }
+    this.#ownsPool = options.pool === undefined;
+    this.#pool =
+      options.pool ??
+      new RedisShardPool({
+        discovery: options.discovery!,
+        ...(options.redis === undefined ? {} : { redis: options.redis }),
+        ...(options.virtualNodes === undefined ? {} : { virtualNodes: options.virtualNodes }),
+        ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+        ...(options.onError === undefined ? {} : { onError: options.onError }),
+        // Only the dual publishing needs the previous nodes when the pool is not shared.
+        handoverMs: options.transitionMs ?? 5_000,
+      });
+    this.#transitionMs = options.transitionMs ?? 5_000;
+    this.#channelPrefix = options.channelPrefix ?? 'nearby:u:';
+    this.#onError = options.onError ?? (() => {});
+    this.#pool.onChange((change) => this.#move(change));
   }
 
   get stats(): Readonly<ShardedRedisPubSubStats> {
-    const totals = { published: 0, received: 0, dropped: 0, resubscribed: 0 };
-    for (const { pubsub } of this.#shards.values()) {
+    const totals = { ...this.#retired };
+    for (const [shard, pubsub] of this.#perShard) {
       const s = pubsub.stats;
       totals.published += s.published;
       totals.received += s.received;
       totals.dropped += s.dropped;
       totals.resubscribed += s.resubscribed;
+      if (shard.commands.status === 'end') this.#fold(shard, pubsub);
     }
-    return { ...totals, channels: this.#channels.size, nodes: this.#ring.size, rebalances: this.#rebalances, moved: this.#moved };
+    return { ...totals, channels: this.#channels.size, nodes: this.#pool.ring.size, rebalances: this.#pool.changes, moved: this.#moved };
   }
 
   /** The node currently carrying `channel`. */
   nodeFor(channel: string): DiscoveryNode {
-    return this.#ring.lookup(channel);
+    return this.#pool.owner(this.#keyOf(channel)).node;
   }
 
   /** Resolves once every ring change seen so far has been applied. */
   settled(): Promise<void> {
-    return this.#rebalancing;
+    return this.#pool.settled();
   }
 
   async connect(): Promise<void> {
-    const nodes = await this.#options.discovery.getNodes();
-    this.#unwatch = this.#options.discovery.watch((next) => {
-      this.#rebalancing = this.#rebalancing.then(() => this.#rebalance(next));
-    });
-    await this.#rebalance(nodes);
+    await this.#pool.connect();
   }
 
   async publish(channel: string, message: string): Promise<void> {
     if (this.#closed) return;
-    const shard = this.#shardFor(channel);
-    const previous = this.#previousRing;
-    if (previous !== undefined && previous.size > 0 && Date.now() < this.#transitionUntil) {
-      const old = this.#shards.get(previous.lookup(channel).id);
-      if (old !== undefined && old !== shard) {
-        await Promise.all([shard.pubsub.publish(channel, message), old.pubsub.publish(channel, message)]);
-        return;
-      }
-    }
-    await shard.pubsub.publish(channel, message);
+    const key = this.#keyOf(channel);
+    const current = this.#pubsubOf(this.#pool.owner(key));
+    const previous = this.#pool.previousOwner(key, this.#transitionMs);
+    if (previous === undefined) return current.publish(channel, message);
+    await Promise.all([current.publish(channel, message), this.#pubsubOf(previous).publish(channel, message)]);
   }
 
   async subscribe(channels: readonly string[]): Promise<void> {
     for (const channel of channels) this.#channels.add(channel);
-    await this.#forEachOwner(channels, (shard, group) => shard.pubsub.subscribe(group));
+    await this.#forEachOwner(channels, (pubsub, group) => pubsub.subscribe(group));
   }
 
   async unsubscribe(channels: readonly string[]): Promise<void> {
     for (const channel of channels) this.#channels.delete(channel);
-    await this.#forEachOwner(channels, (shard, group) => shard.pubsub.unsubscribe(group));
+    await this.#forEachOwner(channels, (pubsub, group) => pubsub.unsubscribe(group));
   }
 
   onMessage(handler: PubSubMessageHandler): void {
@@ -131,95 +142,79 @@ export class ShardedRedisPubSub implements PubSubTransport {
 
   async close(): Promise<void> {
     this.#closed = true;
-    this.#unwatch?.();
-    await this.#rebalancing.catch(() => undefined);
-    await Promise.all([...this.#shards.values()].map((shard) => this.#closeShard(shard)));
-    this.#shards.clear();
+    this.#handler = undefined;
+    await Promise.all([...this.#perShard.values()].map((pubsub) => pubsub.close()));
+    if (this.#ownsPool) await this.#pool.close();
   }
 
-  #shardFor(channel: string): Shard {
-    const node = this.#ring.lookup(channel);
-    return this.#shards.get(node.id)!;
+  #keyOf(channel: string): string {
+    return channel.startsWith(this.#channelPrefix) ? channel.slice(this.#channelPrefix.length) : channel;
   }
 
-  async #forEachOwner(channels: readonly string[], action: (shard: Shard, group: string[]) => Promise<void>): Promise<void> {
-    if (this.#ring.size === 0) return; // remembered; subscribed when nodes appear
-    const groups = new Map<Shard, string[]>();
+  #pubsubOf(shard: RedisShard): RedisPubSub {
+    let pubsub = this.#perShard.get(shard);
+    if (pubsub === undefined) {
+      pubsub = new RedisPubSub({ publisher: shard.commands, subscriber: shard.subscriber });
+      pubsub.onMessage((channel, message) => this.#handler?.(channel, message));
+      this.#perShard.set(shard, pubsub);
+    }
+    return pubsub;
+  }
+
+  #fold(shard: RedisShard, pubsub: RedisPubSub): void {
+    const s = pubsub.stats;
+    this.#retired.published += s.published;
+    this.#retired.received += s.received;
+    this.#retired.dropped += s.dropped;
+    this.#retired.resubscribed += s.resubscribed;
+    this.#perShard.delete(shard);
+    void pubsub.close();
+  }
+
+  async #forEachOwner(channels: readonly string[], action: (pubsub: RedisPubSub, group: string[]) => Promise<void>): Promise<void> {
+    if (this.#pool.ring.size === 0) return; // remembered; subscribed when nodes appear
+    const groups = new Map<RedisShard, string[]>();
     for (const channel of channels) {
-      const shard = this.#shardFor(channel);
+      const shard = this.#pool.owner(this.#keyOf(channel));
       let group = groups.get(shard);
       if (group === undefined) groups.set(shard, (group = []));
       group.push(channel);
     }
-    await Promise.all([...groups].map(([shard, group]) => action(shard, group)));
+    await Promise.all([...groups].map(([shard, group]) => action(this.#pubsubOf(shard), group)));
   }
 
-  async #rebalance(nodes: readonly DiscoveryNode[]): Promise<void> {
+  /** After a ring change: subscribe where channels now live, then leave where they were. */
+  async #move({ previous }: RingChange): Promise<void> {
     if (this.#closed) return;
-    const previous = this.#ring;
-    const next = new HashRing(nodes, { virtualNodes: this.#options.virtualNodes ?? 160 });
-    // Connect to nodes that joined (or changed address) before anything moves to them.
-    for (const node of next.nodes) {
-      const current = this.#shards.get(node.id);
-      if (current !== undefined && current.node.url === node.url) continue;
-      if (current !== undefined) await this.#closeShard(current);
-      const shard = this.#openShard(node);
-      this.#shards.set(node.id, shard);
-      await shard.pubsub.connect();
-    }
-    // Publishes follow the new ring from here on (and the old one too, for a transition period).
-    this.#previousRing = previous;
-    this.#transitionUntil = Date.now() + (this.#options.transitionMs ?? 5_000);
-    this.#ring = next;
-    this.#rebalances++;
-    // Subscribe where channels now live, then leave where they were.
-    const moves = new Map<string, { from: Shard | undefined; to: Shard; channels: string[] }>();
+    const moves = new Map<string, { from: RedisPubSub | undefined; to: RedisPubSub; channels: string[] }>();
     for (const channel of this.#channels) {
-      const to = this.#shards.get(next.lookup(channel).id)!;
-      const fromId = previous.size > 0 ? previous.lookup(channel).id : undefined;
-      if (fromId === to.node.id && previous.nodes.some((n) => n.id === fromId && n.url === to.node.url)) continue;
-      const from = fromId === undefined ? undefined : this.#shards.get(fromId);
-      const key = `${fromId ?? ''}→${to.node.id}`;
-      let move = moves.get(key);
-      if (move === undefined) moves.set(key, (move = { from, to, channels: [] }));
+      const key = this.#keyOf(channel);
+      const toShard = this.#pool.owner(key);
+      const to = this.#pubsubOf(toShard);
+      const fromShard = previous.size > 0 ? this.#shardHolding(channel, previous.lookup(key).id) : undefined;
+      const from = fromShard === undefined ? undefined : this.#perShard.get(fromShard);
+      if (from === to) continue;
+      const id = `${fromShard?.node.id ?? ''}→${toShard.node.id}`;
+      let move = moves.get(id);
+      if (move === undefined) moves.set(id, (move = { from, to, channels: [] }));
       move.channels.push(channel);
     }
     for (const move of moves.values()) {
       try {
-        await move.to.pubsub.subscribe(move.channels);
-        if (move.from !== undefined && move.from !== move.to) await move.from.pubsub.unsubscribe(move.channels);
+        await move.to.subscribe(move.channels);
+        if (move.from !== undefined) await move.from.unsubscribe(move.channels);
         this.#moved += move.from === undefined ? 0 : move.channels.length;
       } catch (error) {
-        this.#options.onError?.(error);
+        this.#onError(error);
       }
     }
-    // Nodes that left the ring: everything has moved off them.
-    const kept = new Set(next.nodes.map((node) => node.id));
-    for (const [id, shard] of this.#shards) {
-      if (kept.has(id)) continue;
-      this.#shards.delete(id);
-      await this.#closeShard(shard);
+  }
+
+  /** The connection set of node `id` on which this transport subscribed `channel`, if any. */
+  #shardHolding(channel: string, id: string): RedisShard | undefined {
+    for (const [shard, pubsub] of this.#perShard) {
+      if (shard.node.id === id && pubsub.has(channel)) return shard;
     }
-  }
-
-  #openShard(node: DiscoveryNode): Shard {
-    const base: RedisOptions = { ...FAIL_FAST_OPTIONS, ...this.#options.redis };
-    const commands = new Redis(node.url, { ...base, connectionName: `nearby-commands-${node.id}` });
-    const subscriber = new Redis(node.url, { ...base, autoResubscribe: false, connectionName: `nearby-subscriber-${node.id}` });
-    const onError = this.#options.onError ?? (() => {});
-    commands.on('error', onError);
-    subscriber.on('error', onError);
-    const pubsub = new RedisPubSub({
-      publisher: commands,
-      subscriber,
-      ...(this.#options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: this.#options.connectTimeoutMs }),
-    });
-    pubsub.onMessage((channel, message) => this.#handler?.(channel, message));
-    return { node, pubsub, commands, subscriber };
-  }
-
-  async #closeShard(shard: Shard): Promise<void> {
-    await shard.pubsub.close();
-    await Promise.all([closeClient(shard.subscriber), closeClient(shard.commands)]);
+    return undefined;
   }
 }

@@ -1,0 +1,101 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { ErrorCode, NearbyError } from '@nearby/protocol';
+import type { Discovery } from '../types.js';
+import { FAIL_FAST_OPTIONS } from './connection.js';
+import { RedisLocationCache } from './location-cache.js';
+import { RedisShardPool } from './shard-pool.js';
+import { ShardedRedisLocationCache } from './sharded-location-cache.js';
+import { ShardedRedisPubSub } from './sharded-pubsub.js';
+
+/** Options of {@link createShardedRedisAdapters}. */
+export interface ShardedRedisAdaptersOptions {
+  /** Where the Redis nodes carrying channels and locations are listed (`StaticDiscovery`, `EtcdDiscovery`). Not closed by `close()`. */
+  discovery: Discovery;
+  /** The Redis keeping account settings and presence (not sharded; make it durable). */
+  primaryUrl: string;
+  /** Extra ioredis options for every connection (TLS, password, …). */
+  redis?: RedisOptions;
+  /** Prefix of every key (`<prefix>loc:<id>` on the nodes, `set:`, `on:`, `srv:` on the primary). Default `nearby:`. */
+  keyPrefix?: string;
+  /** The server's `channelPrefix`, so a user's channel and location share a node. Default `nearby:u:`. */
+  channelPrefix?: string;
+  /** Points per node on the hash ring. Default 160. */
+  virtualNodes?: number;
+  /** How long `server.listen()` waits for each Redis before failing. Default 5 000 ms. */
+  connectTimeoutMs?: number;
+  /** After a ring change, publishes also reach a channel's previous node for this long. Default 5 000 ms. */
+  transitionMs?: number;
+  /**
+   * After a ring change, locations not yet rewritten on their new node are read from the
+   * previous one, and nodes that left stay connected, for this long. Keep it above the clients'
+   * update interval (30 s). Default 60 000 ms; at least `transitionMs`.
+   */
+  handoverMs?: number;
+  /** Receives connection errors and failed moves. Default: ignored. */
+  onError?: (error: unknown) => void;
+}
+
+/** The sharded Redis adapters of one server process. */
+export interface ShardedRedisAdapters {
+  cache: ShardedRedisLocationCache;
+  pubsub: ShardedRedisPubSub;
+  /** The nodes and their connections, shared by `cache` and `pubsub`. */
+  pool: RedisShardPool;
+  /** Closes every connection. Call after `server.close()`. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates a location cache and a Pub/Sub transport sharded over the Redis nodes of a
+ * discovery, on one hash ring: a user's location key and channel live on the same node, so one
+ * update's `SET` and `PUBLISH` leave in one write, as with a single Redis. Account settings and
+ * presence stay on the primary Redis.
+ *
+ * ```ts
+ * const redis = createShardedRedisAdapters({
+ *   discovery: new EtcdDiscovery({ hosts: process.env.ETCD_URL }),
+ *   primaryUrl: process.env.REDIS_PRIMARY_URL,
+ * });
+ * const server = createNearbyServer({ ...options, cache: redis.cache, pubsub: redis.pubsub });
+ * ```
+ */
+export function createShardedRedisAdapters(options: ShardedRedisAdaptersOptions): ShardedRedisAdapters {
+  const transitionMs = options.transitionMs ?? 5_000;
+  const handoverMs = options.handoverMs ?? 60_000;
+  if (!(transitionMs >= 0 && handoverMs >= transitionMs)) {
+    throw new NearbyError(ErrorCode.INVALID_ARGUMENT, `handoverMs (${handoverMs}) must be at least transitionMs (${transitionMs}), both non-negative`);
+  }
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+  const optional = {
+    ...(options.redis === undefined ? {} : { redis: options.redis }),
+    ...(options.onError === undefined ? {} : { onError: options.onError }),
+  };
+  const pool = new RedisShardPool({
+    discovery: options.discovery,
+    handoverMs,
+    connectTimeoutMs,
+    ...optional,
+    ...(options.virtualNodes === undefined ? {} : { virtualNodes: options.virtualNodes }),
+  });
+  const primaryClient = new Redis(options.primaryUrl, { ...FAIL_FAST_OPTIONS, ...options.redis, connectionName: 'nearby-primary' });
+  primaryClient.on('error', options.onError ?? (() => {}));
+  const keyPrefix = options.keyPrefix ?? 'nearby:';
+  const primary = new RedisLocationCache({ client: primaryClient, keyPrefix, connectTimeoutMs, ownsClient: true });
+  const cache = new ShardedRedisLocationCache({ pool, primary, keyPrefix });
+  const pubsub = new ShardedRedisPubSub({
+    pool,
+    transitionMs,
+    ...optional,
+    ...(options.channelPrefix === undefined ? {} : { channelPrefix: options.channelPrefix }),
+  });
+  return {
+    cache,
+    pubsub,
+    pool,
+    async close() {
+      await pubsub.close();
+      await cache.close();
+      await pool.close();
+    },
+  };
+}

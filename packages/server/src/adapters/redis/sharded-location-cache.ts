@@ -1,0 +1,104 @@
+import type { CachedLocation, LocationCache, UserSettings } from '../types.js';
+import { decodeLocation, encodeLocation, type RedisLocationCache } from './location-cache.js';
+import type { RedisShard, RedisShardPool } from './shard-pool.js';
+
+export interface ShardedRedisLocationCacheOptions {
+  /** The nodes, shared with `ShardedRedisPubSub` so a user's location and channel live together. */
+  pool: RedisShardPool;
+  /**
+   * Keeps account settings and presence, which must outlive any ring change: a single, durable
+   * Redis (a few commands per session, none per update).
+   */
+  primary: RedisLocationCache;
+  /** Prefix of location keys on the nodes: `<prefix>loc:<id>`. Default `nearby:`. */
+  keyPrefix?: string;
+}
+
+/**
+ * Latest locations sharded by user over the pool's hash ring: a write is one `SET … PX` on the
+ * user's node, reading a friend list is one `MGET` per node holding some of the friends, in
+ * parallel. For the pool's handover after a ring change, users not yet found on their new node
+ * are read from their previous one (a user rewrites their location within one update interval,
+ * so the handover should exceed it), and a delete removes both copies, so a user who stopped
+ * sharing is never found on a stale node. Settings and presence go to `primary`.
+ */
+export class ShardedRedisLocationCache implements LocationCache {
+  readonly #pool: RedisShardPool;
+  readonly #primary: RedisLocationCache;
+  readonly #prefix: string;
+
+  constructor(options: ShardedRedisLocationCacheOptions) {
+    this.#pool = options.pool;
+    this.#primary = options.primary;
+    this.#prefix = options.keyPrefix ?? 'nearby:';
+  }
+
+  async connect(): Promise<void> {
+    await Promise.all([this.#pool.connect(), this.#primary.connect()]);
+  }
+
+  async set(userId: string, location: CachedLocation, ttlMs: number): Promise<void> {
+    await this.#pool.owner(userId).commands.set(this.#key(userId), encodeLocation(location), 'PX', Math.max(1, Math.ceil(ttlMs)));
+  }
+
+  async getMany(userIds: readonly string[]): Promise<Map<string, CachedLocation>> {
+    const found = new Map<string, CachedLocation>();
+    if (userIds.length === 0) return found;
+    await this.#readFrom(userIds, (id) => this.#pool.owner(id), found);
+    const handover = this.#pool.handoverMs;
+    const missing = userIds.filter((id) => !found.has(id) && this.#pool.previousOwner(id, handover) !== undefined);
+    if (missing.length > 0) await this.#readFrom(missing, (id) => this.#pool.previousOwner(id, handover)!, found);
+    return found;
+  }
+
+  async delete(userId: string): Promise<void> {
+    const key = this.#key(userId);
+    const previous = this.#pool.previousOwner(userId, this.#pool.handoverMs);
+    await Promise.all([this.#pool.owner(userId).commands.del(key), previous?.commands.del(key)]);
+  }
+
+  getSettings(userId: string): Promise<UserSettings | undefined> {
+    return this.#primary.getSettings(userId);
+  }
+
+  setSettings(userId: string, settings: UserSettings): Promise<void> {
+    return this.#primary.setSettings(userId, settings);
+  }
+
+  addPresence(userId: string, serverId: string): Promise<void> {
+    return this.#primary.addPresence(userId, serverId);
+  }
+
+  removePresence(userId: string, serverId: string): Promise<number> {
+    return this.#primary.removePresence(userId, serverId);
+  }
+
+  /** Stops the primary's liveness keys; the pool is closed by its owner. */
+  async close(): Promise<void> {
+    await this.#primary.close();
+  }
+
+  /** One MGET per node, in parallel, adding what it finds to `found`. */
+  async #readFrom(userIds: readonly string[], nodeOf: (id: string) => RedisShard, found: Map<string, CachedLocation>): Promise<void> {
+    const groups = new Map<RedisShard, string[]>();
+    for (const id of userIds) {
+      const shard = nodeOf(id);
+      let group = groups.get(shard);
+      if (group === undefined) groups.set(shard, (group = []));
+      group.push(id);
+    }
+    await Promise.all(
+      [...groups].map(async ([shard, ids]) => {
+        const values = await shard.commands.mget(ids.map((id) => this.#key(id)));
+        for (let i = 0; i < ids.length; i++) {
+          const location = decodeLocation(values[i]);
+          if (location !== undefined) found.set(ids[i]!, location);
+        }
+      }),
+    );
+  }
+
+  #key(userId: string): string {
+    return `${this.#prefix}loc:${userId}`;
+  }
+}
