@@ -30,6 +30,14 @@ async function until(check: () => boolean, what: string, timeoutMs = 10_000): Pr
   }
 }
 
+async function untilAsync(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(50);
+  }
+}
+
 /** Channels each redis-server carries subscriptions for. */
 async function subscribedPerServer(): Promise<number[]> {
   return Promise.all(
@@ -48,8 +56,8 @@ describe('ShardedRedisPubSub', () => {
   it('spreads channels over the nodes, and keeps delivering while a node is added and another removed', async (ctx) => {
     if (!available) return ctx.skip();
     const discovery = new StaticDiscovery([node(0), node(1), node(2)]);
-    const subscriber = new ShardedRedisPubSub({ discovery });
-    const publisher = new ShardedRedisPubSub({ discovery });
+    const subscriber = new ShardedRedisPubSub({ discovery, transitionMs: 1_000 });
+    const publisher = new ShardedRedisPubSub({ discovery, transitionMs: 1_000 });
     transports.push(subscriber, publisher);
     await Promise.all([subscriber.connect(), publisher.connect()]);
     const received = new Map<string, number>();
@@ -86,6 +94,10 @@ describe('ShardedRedisPubSub', () => {
     await sleep(50);
     publishing = false;
     await load;
+    // Moved channels stay subscribed on their old node too until the transition ends.
+    const total = async () => (await subscribedPerServer()).reduce((a, b) => a + b, 0);
+    expect(await total()).toBeGreaterThan(channels.length);
+    await untilAsync(async () => (await total()) === channels.length, 'the old subscriptions end with the transition');
     const four = await subscribedPerServer();
     // About a quarter of the channels moved, all of them to the new node, each subscribed once.
     expect(four.reduce((a, b) => a + b, 0)).toBe(channels.length);
@@ -106,6 +118,7 @@ describe('ShardedRedisPubSub', () => {
     // Remove a node: its channels move to the others and keep delivering.
     discovery.setNodes([node(0), node(2), node(3)]);
     await Promise.all([subscriber.settled(), publisher.settled()]);
+    await untilAsync(async () => (await subscribedPerServer())[1] === 0, 'the removed node is left once the transition ends');
     const without = await subscribedPerServer();
     expect(without[1]).toBe(0);
     expect(without.reduce((a, b) => a + b, 0)).toBe(channels.length);

@@ -5,7 +5,16 @@ import { fileURLToPath } from 'node:url';
 import type { NearbyServerOptions } from '@nearby/server';
 import type { RedisServerProcess } from '../helpers/redis-server.js';
 import { TestFriendGraph, tokenFor } from '../helpers/server-resource.js';
-import { ENV, RemoteError, toWireError, type ChildMessage, type ChildStats, type ParentMessage, type ServerOp } from './ipc.js';
+import {
+  ENV,
+  RemoteError,
+  toWireError,
+  type ChildMessage,
+  type ChildStats,
+  type ParentMessage,
+  type ServerOp,
+  type ShardedConfig,
+} from './ipc.js';
 
 /** Longest the whole cluster may take to start. */
 const STARTUP_TIMEOUT_MS = 20_000;
@@ -23,8 +32,10 @@ export type ClusterServerOptions = Omit<
 export interface ClusterOptions {
   /** Number of server processes. Default 3. */
   servers?: number;
-  /** The Redis every process connects to. */
-  redis: Pick<RedisServerProcess, 'url'>;
+  /** The Redis every process connects to (ignored with `sharded`). */
+  redis?: Pick<RedisServerProcess, 'url'>;
+  /** Sharded adapters instead: nodes listed in etcd, settings and presence on a primary Redis. */
+  sharded?: ShardedConfig;
   serverOptions?: ClusterServerOptions;
   /** `connectTimeoutMs` of each child's Redis adapters. Default 5 000. */
   connectTimeoutMs?: number;
@@ -260,7 +271,8 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterEnv>
     const serverId = `s${index}-${runId}`;
     const env: NodeJS.ProcessEnv = {
       ...process.env,
-      [ENV.redisUrl]: options.redis.url,
+      [ENV.redisUrl]: options.redis?.url ?? '',
+      [ENV.sharded]: options.sharded === undefined ? '' : JSON.stringify(options.sharded),
       [ENV.serverId]: serverId,
       [ENV.options]: JSON.stringify(options.serverOptions ?? {}),
       [ENV.connectTimeoutMs]: String(options.connectTimeoutMs ?? 5_000),

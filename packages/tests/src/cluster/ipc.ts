@@ -41,8 +41,11 @@ export interface ChildStats {
   serverId: string;
   pid: number;
   server: import('@nearby/server').NearbyServerStats;
-  pubsub: import('@nearby/server/redis').RedisPubSubStats;
-  redis: { commands: string; subscriber: string };
+  pubsub: import('@nearby/server/redis').RedisPubSubStats | import('@nearby/server/redis').ShardedRedisPubSubStats;
+  /** Connection states: of the single Redis, or `<node id>` → state for every node of a sharded ring. */
+  redis: Record<string, string>;
+  /** With sharded adapters: the node ids on this process's ring. */
+  ring?: string[];
   /** Errors the server reported through `onError`, and the latest few messages. */
   errors: number;
   lastErrors: string[];
@@ -67,6 +70,15 @@ export class RemoteError extends Error {
   }
 }
 
+/** Sharded adapters of a child: nodes listed in etcd, settings and presence on a primary Redis. */
+export interface ShardedConfig {
+  etcdUrl: string;
+  prefix: string;
+  primaryUrl: string;
+  transitionMs: number;
+  handoverMs: number;
+}
+
 /** Configuration passed to a child in its environment. */
 export const ENV = {
   /** `redis://host:port` of the Redis shared by the cluster. */
@@ -77,6 +89,8 @@ export const ENV = {
   options: 'SERVER_OPTIONS',
   /** `connectTimeoutMs` of the Redis adapters. */
   connectTimeoutMs: 'REDIS_CONNECT_TIMEOUT_MS',
+  /** JSON of {@link ShardedConfig}: when set, the child uses sharded adapters on etcd discovery. */
+  sharded: 'NEARBY_SHARDED',
   /** When set, the child prints the errors its server reports to stderr. */
   debug: 'NEARBY_CLUSTER_DEBUG',
 } as const;

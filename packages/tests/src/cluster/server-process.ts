@@ -6,8 +6,18 @@
  * close). It exits as soon as the parent goes away, so a crashed test never leaves it behind.
  */
 import { createNearbyServer, tokenFromRequest, type FriendGraph, type NearbyServerOptions } from '@nearby/server';
-import { createRedisAdapters } from '@nearby/server/redis';
-import { ENV, RemoteError, toWireError, type ChildMessage, type ChildStats, type ParentMessage, type ServerOp } from './ipc.js';
+import { createRedisAdapters, createShardedRedisAdapters } from '@nearby/server/redis';
+import { EtcdDiscovery } from '@nearby/server/etcd';
+import {
+  ENV,
+  RemoteError,
+  toWireError,
+  type ChildMessage,
+  type ChildStats,
+  type ParentMessage,
+  type ServerOp,
+  type ShardedConfig,
+} from './ipc.js';
 
 /** Longest the child waits for the parent to answer a getFriends. */
 const GET_FRIENDS_TIMEOUT_MS = 10_000;
@@ -66,7 +76,58 @@ const friends: FriendGraph = {
 let errorCount = 0;
 const lastErrors: string[] = [];
 
-const redis = createRedisAdapters({ url: redisUrl, connectTimeoutMs });
+/** The adapters, single-Redis or sharded, behind one face for stats, fences and shutdown. */
+interface Adapters {
+  cache: NonNullable<NearbyServerOptions['cache']>;
+  pubsub: NonNullable<NearbyServerOptions['pubsub']> & { readonly stats: ChildStats['pubsub'] };
+  connections(): Record<string, string>;
+  ring(): string[] | undefined;
+  fence(connection: 'commands' | 'subscriber'): Promise<void>;
+  close(): Promise<void>;
+}
+
+function singleRedis(): Adapters {
+  const redis = createRedisAdapters({ url: redisUrl, connectTimeoutMs });
+  return {
+    cache: redis.cache,
+    pubsub: redis.pubsub,
+    connections: () => ({ commands: redis.commands.status, subscriber: redis.subscriber.status }),
+    ring: () => undefined,
+    fence: async (connection) => void (await (connection === 'commands' ? redis.commands : redis.subscriber).ping()),
+    close: () => redis.close(),
+  };
+}
+
+function shardedRedis(config: ShardedConfig): Adapters {
+  const discovery = new EtcdDiscovery({ hosts: config.etcdUrl, prefix: config.prefix, connectTimeoutMs });
+  const redis = createShardedRedisAdapters({
+    discovery,
+    primaryUrl: config.primaryUrl,
+    transitionMs: config.transitionMs,
+    handoverMs: config.handoverMs,
+    connectTimeoutMs,
+    onError: (error) => {
+      if (debug) console.error(`[${serverId}] redis`, error instanceof Error ? error.message : error);
+    },
+  });
+  const shards = () => redis.pool.current();
+  return {
+    cache: redis.cache,
+    pubsub: redis.pubsub,
+    connections: () => Object.fromEntries(shards().map((shard) => [shard.node.id, `${shard.commands.status}/${shard.subscriber.status}`])),
+    ring: () => redis.pool.ring.nodes.map((node) => node.id),
+    fence: async (connection) => {
+      await Promise.all(shards().map((shard) => (connection === 'commands' ? shard.commands : shard.subscriber).ping() as Promise<unknown>));
+    },
+    close: async () => {
+      await redis.close();
+      await discovery.close();
+    },
+  };
+}
+
+const shardedConfig = process.env[ENV.sharded];
+const redis = shardedConfig === undefined || shardedConfig === '' ? singleRedis() : shardedRedis(JSON.parse(shardedConfig) as ShardedConfig);
 const server = createNearbyServer({
   authenticate: (request) => {
     const token = tokenFromRequest(request);
@@ -100,7 +161,8 @@ async function run(call: ServerOp): Promise<unknown> {
         pid: process.pid,
         server: server.stats(),
         pubsub: redis.pubsub.stats,
-        redis: { commands: redis.commands.status, subscriber: redis.subscriber.status },
+        redis: redis.connections(),
+        ...(redis.ring() === undefined ? {} : { ring: redis.ring()! }),
         errors: errorCount,
         lastErrors: [...lastErrors],
       };
@@ -112,7 +174,7 @@ async function run(call: ServerOp): Promise<unknown> {
         ...(call.waves === undefined ? {} : { waves: call.waves }),
       });
     case 'fence':
-      await (call.connection === 'commands' ? redis.commands : redis.subscriber).ping();
+      await redis.fence(call.connection);
       return undefined;
     case 'close':
       await shutdown();

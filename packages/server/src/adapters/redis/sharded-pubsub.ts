@@ -17,9 +17,11 @@ export interface ShardedRedisPubSubOptions {
   /** Receives connection errors and failed moves. Default: ignored. */
   onError?: (error: unknown) => void;
   /**
-   * After a ring change, publishes also go to a channel's previous node for this long, so a
-   * subscriber still moving its subscription misses nothing. Receivers may then see a message
-   * twice (the server core ignores the second copy). Default 5 000 ms; 0 disables.
+   * After a ring change, for this long, publishes also go to a channel's previous node and
+   * subscriptions stay on it too, so no message is lost while processes see the change at
+   * slightly different moments (a subscriber still moving, or a publisher still on the old
+   * ring). Receivers may then see a message twice (the server core ignores the second copy).
+   * Every process should see a change within this time. Default 5 000 ms; 0 disables.
    */
   transitionMs?: number;
   /**
@@ -51,8 +53,9 @@ type Totals = Pick<RedisPubSubStats, 'published' | 'received' | 'dropped' | 'res
  * built from a {@link Discovery} list decides which node carries each channel, for publishers
  * and subscribers alike. When the list changes, publishes follow the new ring at once (and also
  * reach the previous node for `transitionMs`), and every subscription whose owner changed moves:
- * subscribed on the new node first, unsubscribed from the old one after, so a channel is never
- * left without a subscription. A node that left stays connected through the pool's handover.
+ * subscribed on the new node at once, unsubscribed from the old one when the transition ends, so
+ * whichever ring a publisher is still on, the message is heard. A node that left stays connected
+ * through the pool's handover.
  */
 export class ShardedRedisPubSub implements PubSubTransport {
   readonly #pool: RedisShardPool;
@@ -64,6 +67,8 @@ export class ShardedRedisPubSub implements PubSubTransport {
   /** One RedisPubSub per node connection set; closed ones are folded into `#retired`. */
   readonly #perShard = new Map<RedisShard, RedisPubSub>();
   readonly #retired: Totals = { published: 0, received: 0, dropped: 0, resubscribed: 0 };
+  /** Pending departures from old nodes. */
+  readonly #leaving = new Set<ReturnType<typeof setTimeout>>();
   #handler: PubSubMessageHandler | undefined;
   #closed = false;
   #moved = 0;
@@ -143,6 +148,8 @@ export class ShardedRedisPubSub implements PubSubTransport {
   async close(): Promise<void> {
     this.#closed = true;
     this.#handler = undefined;
+    for (const timer of this.#leaving) clearTimeout(timer);
+    this.#leaving.clear();
     await Promise.all([...this.#perShard.values()].map((pubsub) => pubsub.close()));
     if (this.#ownsPool) await this.#pool.close();
   }
@@ -202,12 +209,30 @@ export class ShardedRedisPubSub implements PubSubTransport {
     for (const move of moves.values()) {
       try {
         await move.to.subscribe(move.channels);
-        if (move.from !== undefined) await move.from.unsubscribe(move.channels);
-        this.#moved += move.from === undefined ? 0 : move.channels.length;
+        if (move.from !== undefined) {
+          this.#moved += move.channels.length;
+          this.#leaveLater(move.from, move.channels);
+        }
       } catch (error) {
         this.#onError(error);
       }
     }
+  }
+
+  /**
+   * Leaves the old node only when the transition ends: until then a process that has not seen
+   * the change yet still publishes there only, and this subscription is what hears it.
+   */
+  #leaveLater(from: RedisPubSub, channels: string[]): void {
+    const leave = () => {
+      this.#leaving.delete(timer);
+      // Channels that moved back to that node meanwhile stay.
+      const gone = channels.filter((channel) => this.#perShard.get(this.#pool.owner(this.#keyOf(channel))) !== from);
+      if (gone.length > 0) from.unsubscribe(gone).catch((error: unknown) => this.#onError(error));
+    };
+    const timer = setTimeout(leave, this.#transitionMs);
+    timer.unref();
+    this.#leaving.add(timer);
   }
 
   /** The connection set of node `id` on which this transport subscribed `channel`, if any. */
