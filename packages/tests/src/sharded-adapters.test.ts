@@ -118,4 +118,40 @@ describe('createShardedRedisAdapters', () => {
     adapters.push(redis);
     await expect(redis.pubsub.connect()).rejects.toMatchObject({ code: 'adapter_unavailable', message: expect.stringContaining(url) });
   });
+
+  it('never applies an empty list, and keeps retrying a change whose new node is down until it can be applied', async (ctx) => {
+    if (!available) return ctx.skip();
+    const empty = createShardedRedisAdapters({ discovery: new StaticDiscovery([]), primaryUrl: primary.url });
+    adapters.push(empty);
+    await expect(empty.pubsub.connect()).rejects.toMatchObject({ code: 'adapter_unavailable', message: expect.stringContaining('no Redis nodes') });
+
+    const errors: string[] = [];
+    const discovery = new StaticDiscovery([node(0)]);
+    const redis = createShardedRedisAdapters({
+      discovery,
+      primaryUrl: primary.url,
+      connectTimeoutMs: 300,
+      onError: (error) => errors.push(error instanceof Error ? error.message : String(error)),
+    });
+    adapters.push(redis);
+    await redis.pubsub.connect();
+    discovery.setNodes([]);
+    await redis.pool.settled();
+    expect(redis.pool.ring.nodes.map((n) => n.id)).toEqual(['shard-0']);
+    expect(errors.some((e) => e.includes('keeping the current ring'))).toBe(true);
+
+    // A node listed while its redis-server is down: the change waits, retried, until it is up.
+    const late = await RedisServerProcess.start();
+    await late.kill();
+    discovery.setNodes([node(0), { id: 'shard-late', url: late.url }]);
+    await sleep(1_000);
+    expect(redis.pool.ring.nodes.map((n) => n.id)).toEqual(['shard-0']);
+    expect(errors.some((e) => e.includes(late.url))).toBe(true);
+    await late.restart();
+    const deadline = performance.now() + 10_000;
+    while (redis.pool.ring.size !== 2 && performance.now() < deadline) await sleep(50);
+    expect(redis.pool.ring.nodes.map((n) => n.id)).toEqual(['shard-0', 'shard-late']);
+    await redis.close();
+    await late.stop();
+  });
 });

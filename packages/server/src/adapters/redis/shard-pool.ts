@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { ErrorCode, NearbyError } from '@nearby/protocol';
 import type { Discovery, DiscoveryNode } from '../types.js';
 import { HashRing } from '../../sharding/hash-ring.js';
 import { FAIL_FAST_OPTIONS, closeClient, whenReady } from './connection.js';
@@ -59,6 +60,9 @@ export class RedisShardPool {
   #unwatch: (() => void) | undefined;
   /** Ring changes run one after another. */
   #changing: Promise<void> = Promise.resolve();
+  /** The newest list seen; an older list that failed is not retried once a newer one arrived. */
+  #latest: readonly DiscoveryNode[] | undefined;
+  readonly #retries = new Set<ReturnType<typeof setTimeout>>();
   #closed = false;
   #changes = 0;
 
@@ -84,9 +88,8 @@ export class RedisShardPool {
   connect(): Promise<void> {
     this.#connected ??= (async () => {
       const nodes = await this.#options.discovery.getNodes();
-      this.#unwatch = this.#options.discovery.watch((next) => {
-        this.#changing = this.#changing.then(() => this.#apply(next)).catch((error: unknown) => this.#options.onError?.(error));
-      });
+      if (nodes.length === 0) throw new NearbyError(ErrorCode.ADAPTER_UNAVAILABLE, 'the discovery lists no Redis nodes');
+      this.#unwatch = this.#options.discovery.watch((next) => this.#enqueue(next));
       await this.#apply(nodes);
     })().catch((error: unknown) => {
       this.#unwatch?.();
@@ -130,6 +133,8 @@ export class RedisShardPool {
   async close(): Promise<void> {
     this.#closed = true;
     this.#unwatch?.();
+    for (const timer of this.#retries) clearTimeout(timer);
+    this.#retries.clear();
     await this.#changing.catch(() => undefined);
     const all = [...this.#shards.values()];
     for (const { shard, timer } of this.#retiring.values()) {
@@ -141,8 +146,33 @@ export class RedisShardPool {
     await Promise.all(all.map((shard) => closeShard(shard)));
   }
 
+  /**
+   * Applies the latest list after the changes before it. A list that cannot be applied (a new
+   * node unreachable) is retried with backoff until it is, or until a newer list replaces it:
+   * a process left on an old ring would publish and subscribe where others no longer do.
+   */
+  #enqueue(nodes: readonly DiscoveryNode[], attempt = 0): void {
+    this.#latest = nodes;
+    this.#changing = this.#changing
+      .then(() => this.#apply(nodes))
+      .catch((error: unknown) => {
+        this.#options.onError?.(error);
+        if (this.#closed || this.#latest !== nodes) return;
+        const timer = setTimeout(() => {
+          this.#retries.delete(timer);
+          if (this.#latest === nodes) this.#enqueue(nodes, attempt + 1);
+        }, Math.min(100 * 2 ** attempt, 2_000));
+        timer.unref();
+        this.#retries.add(timer);
+      });
+  }
+
   async #apply(nodes: readonly DiscoveryNode[]): Promise<void> {
     if (this.#closed) return;
+    if (nodes.length === 0) {
+      // Routing nowhere would drop every update: keep the current ring until nodes are listed.
+      throw new NearbyError(ErrorCode.ADAPTER_UNAVAILABLE, 'the discovery lists no Redis nodes; keeping the current ring');
+    }
     const previous = this.#ring;
     const next = new HashRing(nodes, { virtualNodes: this.#options.virtualNodes ?? 160 });
     // Connect to nodes that joined (or moved address) before anything is routed to them.
