@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { NearbyServerOptions } from '@nearby/server';
+import { hash32, type NearbyServerOptions } from '@nearby/server';
 import type { RedisServerProcess } from '../helpers/redis-server.js';
 import { TestFriendGraph, tokenFor } from '../helpers/server-resource.js';
 import {
@@ -65,21 +65,6 @@ export interface ClusterEnv {
   readonly unexpectedExits: ReadonlyArray<{ serverIndex: number; code: number | null; signal: string | null; stderr: string }>;
   /** Closes every process politely, killing any that does not finish in time. Safe if some already died. */
   close(): Promise<void>;
-}
-
-/** A stable, well-spread hash of a user id: FNV-1a, then the MurmurHash3 finaliser so low bits mix too. */
-export function hashOf(userId: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < userId.length; i++) {
-    hash ^= userId.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  hash ^= hash >>> 16;
-  hash = Math.imul(hash, 0x85ebca6b) >>> 0;
-  hash ^= hash >>> 13;
-  hash = Math.imul(hash, 0xc2b2ae35) >>> 0;
-  hash ^= hash >>> 16;
-  return hash >>> 0;
 }
 
 /** The repository root: the nearest ancestor with pnpm-workspace.yaml (tsx and the workspace packages resolve from it). */
@@ -298,7 +283,7 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterEnv>
     if (found === undefined) throw new RangeError(`no server ${serverIndex} in a cluster of ${size}`);
     return found;
   };
-  const serverIndexOf = (userId: string): number => hashOf(userId) % size;
+  const serverIndexOf = (userId: string): number => hash32(userId) % size;
   /** Where a friend change is called by default: a process where neither user lands, to prove it travels. */
   const bystander = (a: string, b: string): number => {
     for (let index = 0; index < size; index++) if (index !== serverIndexOf(a) && index !== serverIndexOf(b)) return index;

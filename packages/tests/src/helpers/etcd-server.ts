@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port.js';
-import { signalAndWait } from './child-process.js';
+import { RestartableProcess } from './child-process.js';
 import { requireProgram } from './requirements.js';
 
 export const ETCD = '/usr/bin/etcd';
@@ -23,8 +22,7 @@ export class EtcdServerProcess {
   readonly peerPort: number;
   readonly url: string;
   readonly #dir: string;
-  #child: ChildProcess | undefined;
-  #stderr = '';
+  readonly #process = new RestartableProcess('etcd');
 
   private constructor(clientPort: number, peerPort: number) {
     this.clientPort = clientPort;
@@ -40,14 +38,13 @@ export class EtcdServerProcess {
   }
 
   get running(): boolean {
-    return this.#child !== undefined;
+    return this.#process.running;
   }
 
   /** Starts etcd (again) on the same ports and data directory; resolves once it serves requests. */
   async restart(): Promise<void> {
-    if (this.#child !== undefined) throw new Error('etcd is already running');
     const peer = `http://127.0.0.1:${this.peerPort}`;
-    const child = spawn(
+    this.#process.spawn(
       ETCD,
       [
         '--name',
@@ -67,53 +64,37 @@ export class EtcdServerProcess {
         '--log-level',
         'error',
       ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    this.#stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      this.#stderr = (this.#stderr + chunk.toString()).slice(-4_000);
-    });
-    this.#child = child;
-    child.once('exit', () => {
-      if (this.#child === child) this.#child = undefined;
-    });
     await this.#waitUntilHealthy();
   }
 
   /** Stops etcd (SIGTERM) and waits for it to exit; data stays for a restart. */
   async pause(): Promise<void> {
-    await this.#signal('SIGTERM');
+    await this.#process.signal('SIGTERM');
   }
 
   /** Kills etcd at once (SIGKILL), as a crash would. */
   async kill(): Promise<void> {
-    await this.#signal('SIGKILL');
+    await this.#process.signal('SIGKILL');
   }
 
   /** Stops etcd and removes its directory. */
   async stop(): Promise<void> {
-    await this.#signal('SIGTERM');
+    await this.#process.signal('SIGTERM');
     rmSync(this.#dir, { recursive: true, force: true });
-  }
-
-  async #signal(signal: NodeJS.Signals): Promise<void> {
-    const child = this.#child;
-    if (child === undefined) return;
-    await signalAndWait(child, signal);
-    this.#child = undefined;
   }
 
   async #waitUntilHealthy(): Promise<void> {
     const deadline = performance.now() + 15_000;
     for (;;) {
-      if (this.#child === undefined) throw new Error(`etcd exited while starting on port ${this.clientPort}: ${this.#stderr}`);
+      if (!this.#process.running) throw new Error(`etcd exited while starting on port ${this.clientPort}: ${this.#process.stderr}`);
       try {
         const response = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(1_000) });
         if (response.ok && ((await response.json()) as { health?: string }).health === 'true') return;
       } catch {
         // not up yet
       }
-      if (performance.now() > deadline) throw new Error(`etcd did not become healthy on port ${this.clientPort}: ${this.#stderr}`);
+      if (performance.now() > deadline) throw new Error(`etcd did not become healthy on port ${this.clientPort}: ${this.#process.stderr}`);
       await sleep(50);
     }
   }

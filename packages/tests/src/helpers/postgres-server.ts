@@ -1,11 +1,11 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { freePort } from './free-port.js';
-import { signalAndWait } from './child-process.js';
+import { RestartableProcess } from './child-process.js';
 import { requireProgram } from './requirements.js';
 
 /** The newest PostgreSQL installed by Debian's packages, e.g. /usr/lib/postgresql/15/bin. */
@@ -38,7 +38,7 @@ export class PostgresServerProcess {
   readonly #dir: string;
   readonly #data: string;
   readonly #user = runAs();
-  #child: ChildProcess | undefined;
+  readonly #process = new RestartableProcess('postgres');
 
   private constructor(port: number) {
     this.port = port;
@@ -60,20 +60,11 @@ export class PostgresServerProcess {
 
   /** Starts postgres (again) on this data directory and waits until it accepts queries. */
   async restart(): Promise<void> {
-    if (this.#child !== undefined) throw new Error('postgres is already running');
-    const child = spawn(
+    this.#process.spawn(
       join(binDir(), 'postgres'),
       ['-D', this.#data, '-p', String(this.port), '-k', this.#dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'full_page_writes=off'],
-      { stdio: ['ignore', 'ignore', 'pipe'], ...(this.#user ?? {}) },
+      this.#user ?? {},
     );
-    let log = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      log = (log + chunk.toString()).slice(-4000);
-    });
-    this.#child = child;
-    child.once('exit', () => {
-      if (this.#child === child) this.#child = undefined;
-    });
     const deadline = performance.now() + 20_000;
     for (;;) {
       const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 1_000 });
@@ -87,8 +78,8 @@ export class PostgresServerProcess {
       } finally {
         await client.end().catch(() => undefined);
       }
-      if (this.#child === undefined || performance.now() > deadline) {
-        throw new Error(`postgres did not start on port ${this.port}:\n${log}`);
+      if (!this.#process.running || performance.now() > deadline) {
+        throw new Error(`postgres did not start on port ${this.port}:\n${this.#process.stderr}`);
       }
       await sleep(100);
     }
@@ -96,12 +87,12 @@ export class PostgresServerProcess {
 
   /** Immediate shutdown (SIGQUIT), the way a crash looks to clients; waits for the exit. */
   async kill(): Promise<void> {
-    await this.#signal('SIGQUIT');
+    await this.#process.signal('SIGQUIT');
   }
 
   /** Stops postgres and removes its directory. */
   async stop(): Promise<void> {
-    await this.#signal('SIGINT');
+    await this.#process.signal('SIGINT');
     rmSync(this.#dir, { recursive: true, force: true });
   }
 
@@ -111,12 +102,5 @@ export class PostgresServerProcess {
     client.on('error', () => {});
     await client.connect();
     return client;
-  }
-
-  async #signal(signal: NodeJS.Signals): Promise<void> {
-    const child = this.#child;
-    if (child === undefined) return;
-    await signalAndWait(child, signal);
-    this.#child = undefined;
   }
 }

@@ -1,4 +1,4 @@
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port.js';
-import { signalAndWait } from './child-process.js';
+import { RestartableProcess } from './child-process.js';
 import { requireProgram } from './requirements.js';
 import { REDIS_SERVER } from './redis-server.js';
 
@@ -30,7 +30,7 @@ export interface RedisClusterStartOptions {
 interface Node {
   port: number;
   dir: string;
-  child: ChildProcess | undefined;
+  process: RestartableProcess;
   id: string;
 }
 
@@ -50,7 +50,7 @@ export class RedisClusterProcess {
   static async start(options: RedisClusterStartOptions): Promise<RedisClusterProcess> {
     const nodes: Node[] = [];
     for (let i = 0; i < options.masters; i++) {
-      nodes.push({ port: await freePort(), dir: mkdtempSync(join(tmpdir(), 'nearby-redis-cluster-')), child: undefined, id: '' });
+      nodes.push({ port: await freePort(), dir: mkdtempSync(join(tmpdir(), 'nearby-redis-cluster-')), process: new RestartableProcess('redis-server (cluster)'), id: '' });
     }
     const cluster = new RedisClusterProcess(nodes);
     try {
@@ -106,7 +106,7 @@ export class RedisClusterProcess {
   /** Index of the master that serves `slot`, by that master's own account; -1 if none does. */
   async ownerOf(slot: number): Promise<number> {
     for (let i = 0; i < this.#nodes.length; i++) {
-      if (this.#nodes[i]!.child === undefined) continue;
+      if (!this.#nodes[i]!.process.running) continue;
       if ((await this.slotsOf(i)).includes(slot)) return i;
     }
     return -1;
@@ -130,7 +130,7 @@ export class RedisClusterProcess {
     const src = this.client(from);
     const dst = this.client(to);
     const rest = this.#nodes
-      .filter((n) => n !== source && n !== target && n.child !== undefined)
+      .filter((n) => n !== source && n !== target && n.process.running)
       .map((n) => new Redis(n.port, '127.0.0.1', { maxRetriesPerRequest: 1 }));
     const each = (part: readonly number[], step: (slot: number) => Promise<unknown>) => Promise.all(part.map(step));
     try {
@@ -182,7 +182,7 @@ export class RedisClusterProcess {
     let last = '';
     for (;;) {
       try {
-        const running = this.#nodes.filter((n) => n.child !== undefined);
+        const running = this.#nodes.filter((n) => n.process.running);
         const states = await Promise.all(running.map((n) => this.#command(n.port, 'CLUSTER', 'INFO')));
         const views = await Promise.all(running.map((n) => this.#view(n.port)));
         const rendered = views.map((view) => JSON.stringify([...view].sort(([a], [b]) => a.localeCompare(b))));
@@ -199,18 +199,13 @@ export class RedisClusterProcess {
 
   /** Kills master `index` at once (SIGKILL), as a crash would, and waits for it to exit. */
   async kill(index: number): Promise<void> {
-    const node = this.#node(index);
-    const child = node.child;
-    if (child === undefined) return;
-    await signalAndWait(child, 'SIGKILL');
-    node.child = undefined;
+    await this.#node(index).process.signal('SIGKILL');
   }
 
   /** Starts master `index` (again) on its port and directory, where its nodes.conf keeps its identity and slots. */
   async restart(index: number): Promise<void> {
     const node = this.#node(index);
-    if (node.child !== undefined) throw new Error(`redis-server on port ${node.port} is already running`);
-    const child = spawn(
+    node.process.spawn(
       REDIS_SERVER,
       [
         '--port',
@@ -234,12 +229,7 @@ export class RedisClusterProcess {
         '--cluster-allow-replica-migration',
         'no',
       ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    node.child = child;
-    child.once('exit', () => {
-      if (node.child === child) node.child = undefined;
-    });
     await this.#waitUntilAnswering(node.port);
   }
 
@@ -247,8 +237,7 @@ export class RedisClusterProcess {
   async stop(): Promise<void> {
     await Promise.all(
       this.#nodes.map(async (node) => {
-        if (node.child !== undefined) await signalAndWait(node.child, 'SIGKILL');
-        node.child = undefined;
+        await node.process.signal('SIGKILL');
         rmSync(node.dir, { recursive: true, force: true });
       }),
     );
@@ -261,7 +250,7 @@ export class RedisClusterProcess {
   }
 
   #firstRunning(): Node {
-    const node = this.#nodes.find((n) => n.child !== undefined);
+    const node = this.#nodes.find((n) => n.process.running);
     if (node === undefined) throw new Error('no master is running');
     return node;
   }

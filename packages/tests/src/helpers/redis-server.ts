@@ -1,11 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port.js';
-import { signalAndWait } from './child-process.js';
+import { RestartableProcess } from './child-process.js';
 import { requireProgram } from './requirements.js';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
@@ -23,7 +22,7 @@ export class RedisServerProcess {
   readonly port: number;
   readonly url: string;
   readonly #dir: string;
-  #child: ChildProcess | undefined;
+  readonly #process = new RestartableProcess('redis-server');
 
   private constructor(port: number) {
     this.port = port;
@@ -39,27 +38,31 @@ export class RedisServerProcess {
 
   /** Starts redis-server (again) on this port and waits until it answers PING. */
   async restart(): Promise<void> {
-    if (this.#child !== undefined) throw new Error('redis-server is already running');
-    const child = spawn(
-      REDIS_SERVER,
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.#dir, '--protected-mode', 'no'],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    this.#child = child;
-    child.once('exit', () => {
-      if (this.#child === child) this.#child = undefined;
-    });
+    this.#process.spawn(REDIS_SERVER, [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      this.#dir,
+      '--protected-mode',
+      'no',
+    ]);
     await this.#waitUntilAnswering();
   }
 
   /** Kills redis-server at once (SIGKILL), as a crash would, and waits for it to exit. */
   async kill(): Promise<void> {
-    await this.#signal('SIGKILL');
+    await this.#process.signal('SIGKILL');
   }
 
   /** Stops redis-server and removes its directory. */
   async stop(): Promise<void> {
-    await this.#signal('SIGTERM');
+    await this.#process.signal('SIGTERM');
     rmSync(this.#dir, { recursive: true, force: true });
   }
 
@@ -81,13 +84,6 @@ export class RedisServerProcess {
     }
   }
 
-  async #signal(signal: NodeJS.Signals): Promise<void> {
-    const child = this.#child;
-    if (child === undefined) return;
-    await signalAndWait(child, signal);
-    this.#child = undefined;
-  }
-
   async #waitUntilAnswering(): Promise<void> {
     const deadline = performance.now() + 10_000;
     for (;;) {
@@ -101,7 +97,9 @@ export class RedisServerProcess {
       } finally {
         client.disconnect();
       }
-      if (performance.now() > deadline) throw new Error(`redis-server did not start on port ${this.port}`);
+      if (!this.#process.running || performance.now() > deadline) {
+        throw new Error(`redis-server did not start on port ${this.port}: ${this.#process.stderr}`);
+      }
       await sleep(50);
     }
   }
