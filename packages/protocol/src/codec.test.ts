@@ -84,6 +84,34 @@ describe('decodeClientFrame', () => {
     });
   });
 
+  it.each([
+    ['a latitude too large for a double', '{"type":"location","seq":9,"samples":[{"lat":1e309,"lon":0,"timestamp":1}]}'],
+    ['a longitude too small for a double', '{"type":"location","seq":9,"samples":[{"lat":0,"lon":-1e309,"timestamp":1}]}'],
+    ['an accuracy too large for a double', '{"type":"location","seq":9,"samples":[{"lat":0,"lon":0,"accuracy":1e400,"timestamp":1}]}'],
+    ['a timestamp too large for a double', '{"type":"location","seq":9,"samples":[{"lat":0,"lon":0,"timestamp":2e308}]}'],
+  ])('refuses %s as invalid_location: it is out of range, not of the wrong type', (_name, text) => {
+    expect(decodeClientFrame(text)).toMatchObject({ ok: false, code: ErrorCode.INVALID_LOCATION, seq: 9, fatal: false });
+  });
+
+  it.each([
+    ['2³¹', '2147483648'],
+    ['1e308', '1e308'],
+    ['a fraction', '1.5'],
+    ['a negative', '-1'],
+  ])('does not echo a seq out of its bounds (%s), so the error frame stays valid', (_name, seqText) => {
+    const result = decodeClientFrame(`{"type":"location","seq":${seqText},"samples":[]}`);
+    expect(result).toMatchObject({ ok: false, code: ErrorCode.INVALID_FRAME });
+    expect(result).not.toHaveProperty('seq');
+    if (!result.ok) {
+      const error = { type: 'error', code: result.code, message: result.message, frameType: result.frameType };
+      expect(decodeServerFrame(JSON.stringify(error))).toMatchObject({ ok: true });
+    }
+  });
+
+  it('echoes the largest seq the protocol allows', () => {
+    expect(decodeClientFrame('{"type":"location","seq":2147483647,"samples":[]}')).toMatchObject({ seq: 2_147_483_647 });
+  });
+
   it('refuses an init location out of range as invalid_location', () => {
     const frame = { type: 'init', v: PROTOCOL_VERSION, location: { ...sample, lat: 100 } };
     expect(decodeClientFrame(JSON.stringify(frame))).toMatchObject({ ok: false, code: ErrorCode.INVALID_LOCATION });

@@ -8,7 +8,7 @@ import {
   type ClientFrame,
   type ServerFrame,
 } from './schemas.js';
-import { PROTOCOL_VERSION } from './limits.js';
+import { Limits, PROTOCOL_VERSION } from './limits.js';
 
 /** Outcome of decoding one inbound frame: the frame, or why it was refused. */
 export type DecodeResult<F> =
@@ -21,7 +21,7 @@ export type DecodeResult<F> =
       fatal: boolean;
       /** The frame's `type`, when it could be read. */
       frameType?: string;
-      /** The frame's `seq`, when it had a readable one. */
+      /** The frame's `seq`, when it had one within the protocol's bounds. */
       seq?: number;
     };
 
@@ -53,19 +53,36 @@ function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
     .join('; ');
 }
 
-/** A value out of range on a location field is `invalid_location`; any other schema failure is `invalid_frame`. */
-function classifyIssues(issues: readonly z.core.$ZodIssue[]): WireErrorCode {
-  const outOfRange = issues.some(
-    (issue) =>
-      (issue.code === 'too_big' || issue.code === 'too_small') &&
-      issue.path.some((segment) => typeof segment === 'string' && LOCATION_FIELDS.has(segment)),
-  );
+/** The value at `path` inside `root`, or undefined. */
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const segment of path) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[segment];
+  }
+  return value;
+}
+
+/**
+ * A value out of range on a location field is `invalid_location`; any other schema failure is
+ * `invalid_frame`. A number too large for a double (`1e309`) parses as ±Infinity: out of range
+ * too, not a wrong type.
+ */
+function classifyIssues(issues: readonly z.core.$ZodIssue[], object: Record<string, unknown>): WireErrorCode {
+  const outOfRange = issues.some((issue) => {
+    const field = issue.path.at(-1);
+    if (typeof field !== 'string' || !LOCATION_FIELDS.has(field)) return false;
+    if (issue.code === 'too_big' || issue.code === 'too_small') return true;
+    const value = valueAt(object, issue.path);
+    return value === Number.POSITIVE_INFINITY || value === Number.NEGATIVE_INFINITY;
+  });
   return outOfRange ? ErrorCode.INVALID_LOCATION : ErrorCode.INVALID_FRAME;
 }
 
+/** The frame's `seq` when it is one the protocol allows (an integer in 0 … 2³¹ − 1), so an error frame can echo it. */
 function readSeq(object: Record<string, unknown>): number | undefined {
   const seq = object.seq;
-  return typeof seq === 'number' && Number.isInteger(seq) && seq >= 0 ? seq : undefined;
+  return typeof seq === 'number' && Number.isInteger(seq) && seq >= 0 && seq <= Limits.MAX_SEQ ? seq : undefined;
 }
 
 /**
@@ -92,7 +109,7 @@ export function decodeClientFrame(text: string): DecodeResult<ClientFrame> {
   if (!parsed.success) {
     return {
       ok: false,
-      code: classifyIssues(parsed.error.issues),
+      code: classifyIssues(parsed.error.issues, object),
       message: describeIssues(parsed.error.issues),
       fatal: false,
       frameType: type,

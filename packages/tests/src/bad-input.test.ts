@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { CloseCode, ErrorCode, Limits, PROTOCOL_VERSION } from '@nearby/protocol';
+import { CloseCode, ErrorCode, Limits, PROTOCOL_VERSION, decodeServerFrame } from '@nearby/protocol';
 import { startServer, type ServerResource } from './helpers/server-resource.js';
 import { RawPeer, at } from './helpers/raw-peer.js';
 import { ORIGIN, offsetKm } from './helpers/geo.js';
@@ -131,6 +131,30 @@ describe('invalid frames get an error and the connection stays open', () => {
     // Still open and still served.
     await peer.sync();
     await othersStillServed();
+    peer.socket.terminate();
+  });
+
+  it.each([
+    ['a latitude of 1e309 (Infinity once parsed)', '{"type":"location","seq":11,"samples":[{"lat":1e309,"lon":0,"timestamp":1}]}'],
+    ['a longitude of -1e309', '{"type":"location","seq":11,"samples":[{"lat":0,"lon":-1e309,"timestamp":1}]}'],
+  ])('%s → invalid_location with its seq: out of range, not of the wrong type', async (_name, text) => {
+    const peer = await initialized();
+    const mark = peer.frames.length;
+    peer.sendRaw(text);
+    expect(await peer.waitFor((f) => f.type === 'error', mark)).toMatchObject({ code: ErrorCode.INVALID_LOCATION, seq: 11 });
+    await othersStillServed();
+    peer.socket.terminate();
+  });
+
+  it.each([['2147483648'], ['1e+308'], ['-1'], ['2.5']])('a seq of %s is out of bounds: the error does not echo it and is itself valid', async (seqText) => {
+    const peer = await initialized();
+    const mark = peer.raw.length;
+    peer.sendRaw(`{"type":"location","seq":${seqText},"samples":[${JSON.stringify(sample)}]}`);
+    await peer.waitFor((f) => f.type === 'error', mark);
+    const text = peer.raw.slice(mark).find((raw) => raw.includes('"error"'))!;
+    expect(JSON.parse(text)).toMatchObject({ type: 'error', code: ErrorCode.INVALID_FRAME, frameType: 'location' });
+    expect(JSON.parse(text)).not.toHaveProperty('seq');
+    expect(decodeServerFrame(text)).toMatchObject({ ok: true });
     peer.socket.terminate();
   });
 
