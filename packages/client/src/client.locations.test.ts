@@ -302,3 +302,39 @@ describe('acknowledgement timeout', () => {
     expect(() => createHarness({ ackTimeoutMs: 0 })).toThrow(/ackTimeoutMs/);
   });
 });
+
+describe('device clock set back', () => {
+  it('sends what was taken before, then restarts the sample order with an init carrying the new fix', () => {
+    const { client, socket, server } = connected({ flushIntervalMs: 1_000 });
+    // The device clock runs 5 minutes ahead.
+    client.updateLocation({ ...HOME, timestamp: T0 + 300_000 });
+    vi.advanceTimersByTime(500);
+    client.updateLocation({ ...north(10), timestamp: T0 + 300_500 });
+    expect(socket.framesOf('init')).toHaveLength(1);
+    // Corrected: the next fix is dated 5 minutes before the last one sent, and is current by the device's clock.
+    vi.setSystemTime(T0 + 1_000);
+    client.updateLocation(north(20));
+    const inits = socket.framesOf('init');
+    expect(inits).toHaveLength(2);
+    expect(inits[1]).toEqual({ type: 'init', v: 1, location: { ...north(20), timestamp: T0 + 1_000 } });
+    // The samples taken before the correction went first, in a batch of their own.
+    const order = socket.frames.map((frame) => frame.type);
+    expect(order.lastIndexOf('location')).toBeLessThan(order.lastIndexOf('init'));
+    expect(sentSamples(socket).map((s) => s.timestamp)).toContain(T0 + 300_500);
+    // The re-init's snapshot is taken like any other, and later fixes batch as usual.
+    socket.push(server.snapshot());
+    vi.advanceTimersByTime(1_000);
+    client.updateLocation(north(30));
+    expect(socket.framesOf('init')).toHaveLength(2);
+    expect(client.getSnapshot().state).toBe('connected');
+  });
+
+  it('does not restart for a late fix (its timestamp is far from the device clock) or for a small disorder', () => {
+    const { client, socket } = connected();
+    client.updateLocation(HOME);
+    vi.advanceTimersByTime(10_000);
+    client.updateLocation({ ...north(10), timestamp: T0 + 9_000 }); // 1 s older than the clock: a small disorder at most
+    client.updateLocation({ ...north(20), timestamp: T0 - 60_000 }); // a fix taken a minute before: late, not a clock change
+    expect(socket.framesOf('init')).toHaveLength(1);
+  });
+});

@@ -33,6 +33,11 @@ import { READY_STATE_OPEN, withQueryParam, type WebSocketLike } from './websocke
 const RETRY_BASE_DELAY_MS = 1_000;
 /** Jitter added to a drain notice's delay when reconnecting is disabled (no `initialDelayMs` to use). */
 const DEFAULT_DRAIN_JITTER_MS = 500;
+/**
+ * A fix dated more than this before one already sent, while no further than this from the
+ * device's clock, means the clock was set back (not a late fix).
+ */
+const CLOCK_SET_BACK_MS = 2_000;
 /** Wire error codes that mean a batch can never be accepted, so resending it is pointless. */
 const PERMANENT_SAMPLE_ERRORS: ReadonlySet<string> = new Set([ErrorCode.INVALID_LOCATION, ErrorCode.INVALID_FRAME]);
 
@@ -127,6 +132,8 @@ export class NearbyClient {
   private lastSentPosition: LatLon | undefined;
   /** Whether a location frame went out since the last snapshot of this connection. */
   private sentSinceConnect = false;
+  /** Newest sample timestamp sent on this connection (in `init` or a batch). */
+  private newestSentTimestamp: number | undefined;
   private lastFlushAt = Number.NEGATIVE_INFINITY;
   /** No flush before this local time, after the server refused a batch for a transient reason. */
   private retryNotBefore = 0;
@@ -223,6 +230,10 @@ export class NearbyClient {
       if (generation !== this.generation) return;
     }
     if (this.state !== 'connected') return;
+    if (this.clockWentBack(sample)) {
+      this.restartSampleOrder(sample);
+      return;
+    }
     const significant =
       this.lastSentPosition !== undefined &&
       distanceKm(this.lastSentPosition, sample) * 1000 >= this.options.significantMoveMeters;
@@ -407,7 +418,35 @@ export class NearbyClient {
       // must not let sharing come back on. A conflict between devices thus resolves to off.
       ...(this.sharingPending || !this.sharing ? { sharing: this.sharing } : {}),
     };
+    this.newestSentTimestamp = this.lastFix?.timestamp;
     this.send(init);
+  }
+
+  /**
+   * A fix dated well before one already sent, yet current by this device's clock: the clock was
+   * set back. The server orders a connection's samples by their timestamps, so this fix and the
+   * ones after it would look old to it.
+   */
+  private clockWentBack(sample: LocationSample): boolean {
+    const newest = this.newestSentTimestamp;
+    if (newest === undefined || newest - sample.timestamp <= CLOCK_SET_BACK_MS) return false;
+    return Math.abs(this.timers.now() - sample.timestamp) <= CLOCK_SET_BACK_MS;
+  }
+
+  /**
+   * Sends what was taken before the clock was set back, then an `init` with the new fix: an
+   * init's location starts the connection's sample order afresh on the server. Its snapshot is
+   * answered like a settings change.
+   */
+  private restartSampleOrder(sample: LocationSample): void {
+    this.flush();
+    if (this.state !== 'connected') return;
+    if (this.send({ type: 'init', v: PROTOCOL_VERSION, location: sample })) {
+      this.unansweredSettings++;
+      this.newestSentTimestamp = sample.timestamp;
+      this.lastSentPosition = sample;
+    }
+    this.scheduleFlush();
   }
 
   private handleClose(code: number, reason: string): void {
@@ -468,6 +507,7 @@ export class NearbyClient {
     }
     this.outbox.requeueAll();
     this.sentSinceConnect = false;
+    this.newestSentTimestamp = undefined;
     this.unansweredSettings = 0;
   }
 
@@ -773,6 +813,11 @@ export class NearbyClient {
       if (!this.send(frame)) break;
       sent = true;
       this.lastSentPosition = frame.samples[frame.samples.length - 1];
+      for (const sample of frame.samples) {
+        if (this.newestSentTimestamp === undefined || sample.timestamp > this.newestSentTimestamp) {
+          this.newestSentTimestamp = sample.timestamp;
+        }
+      }
     }
     if (sent) {
       this.sentSinceConnect = true;

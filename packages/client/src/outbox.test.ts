@@ -65,4 +65,13 @@ describe('Outbox', () => {
     for (let frame = outbox.takeFrame(); frame; frame = outbox.takeFrame()) timestamps.push(...frame.samples.map((s) => s.timestamp));
     expect(timestamps).toEqual([1, 2, 3, 5, 6]);
   });
+
+  it('merges returning batches in the order samples were added, not by timestamp (the device clock was set back)', () => {
+    const outbox = new Outbox(100);
+    outbox.add(at(5_000)); // taken while the clock ran 5 s ahead
+    outbox.takeFrame();
+    outbox.add(at(1_000)); // taken after the clock was corrected: newer, although its timestamp is older
+    outbox.requeueAll();
+    expect(outbox.takeFrame()?.samples.map((s) => s.timestamp)).toEqual([5_000, 1_000]);
+  });
 });

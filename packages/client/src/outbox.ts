@@ -1,10 +1,5 @@
 import { Limits, type LocationFrame, type LocationSample } from '@nearby/protocol';
 
-/** Sorts by timestamp, keeping the existing order of equal timestamps (`Array#sort` is stable). */
-function byTimestamp(samples: LocationSample[]): LocationSample[] {
-  return samples.sort((a, b) => a.timestamp - b.timestamp);
-}
-
 /**
  * The client's bounded store of location samples until the server acknowledges them
  * (at-least-once delivery to the history store).
@@ -19,6 +14,12 @@ export class Outbox {
   private readonly inFlight = new Map<number, { samples: LocationSample[]; sentAt: number }>();
   private inFlightCount = 0;
   private nextSeq = 0;
+  /**
+   * The order samples were added in. Batches that come back are merged by it, not by timestamp:
+   * after the device clock was set back, an older timestamp can belong to a newer fix.
+   */
+  private readonly addedOrder = new WeakMap<LocationSample, number>();
+  private nextOrder = 0;
 
   /** @param capacity - Largest number of unsent plus in-flight samples kept. */
   constructor(private readonly capacity: number) {}
@@ -39,6 +40,7 @@ export class Outbox {
    * the oldest unsent one and is the one dropped.
    */
   add(sample: LocationSample): number {
+    this.addedOrder.set(sample, this.nextOrder++);
     this.unsent.push(sample);
     const excess = this.size - this.capacity;
     if (excess <= 0) return 0;
@@ -76,12 +78,12 @@ export class Outbox {
     return samples.length;
   }
 
-  /** Puts batch `seq` back among the unsent samples, in timestamp order. Returns false if unknown. */
+  /** Puts batch `seq` back among the unsent samples, in the order they were added. Returns false if unknown. */
   requeue(seq: number): boolean {
     const samples = this.inFlight.get(seq)?.samples;
     if (samples === undefined) return false;
     this.remove(seq);
-    this.unsent = byTimestamp([...samples, ...this.unsent]);
+    this.unsent = this.inAddedOrder([...samples, ...this.unsent]);
     return true;
   }
 
@@ -91,7 +93,11 @@ export class Outbox {
     const returning = [...this.inFlight.values()].flatMap((batch) => batch.samples);
     this.inFlight.clear();
     this.inFlightCount = 0;
-    this.unsent = byTimestamp([...returning, ...this.unsent]);
+    this.unsent = this.inAddedOrder([...returning, ...this.unsent]);
+  }
+
+  private inAddedOrder(samples: LocationSample[]): LocationSample[] {
+    return samples.sort((a, b) => (this.addedOrder.get(a) ?? 0) - (this.addedOrder.get(b) ?? 0));
   }
 
   /** When the oldest in-flight batch was sent, or `undefined` when none is in flight. */
