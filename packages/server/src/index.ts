@@ -7,8 +7,11 @@ export { MemoryPubSub, MemoryPubSubHub } from './adapters/memory/pubsub.js';
 export type { MemoryPubSubOptions, MemoryPubSubStats } from './adapters/memory/pubsub.js';
 export { MemoryHistoryStore } from './adapters/memory/history-store.js';
 export type { MemoryHistoryStoreOptions } from './adapters/memory/history-store.js';
+export { isWithdrawal, mergeSettings } from './adapters/entries.js';
 export type {
   CachedLocation,
+  CachedWithdrawal,
+  CacheEntry,
   UserSettings,
   LocationCache,
   PubSubTransport,

@@ -63,6 +63,16 @@ export interface NearbyServerOptions {
   historyWriter?: { maxBatchSamples?: number; maxPendingSamples?: number; timeoutMs?: number };
   /** Prefix of per-user Pub/Sub channel names. Default `nearby:u:`. */
   channelPrefix?: string;
+  /**
+   * How often the server publishes a probe on its own channel (`<probeChannelPrefix><serverId>`)
+   * to learn whether Pub/Sub works. After probes stop coming back and then return, the server
+   * publishes again the changes it announced meanwhile and re-reads what its users see
+   * (friend lists, settings, cached positions), so changes made during an outage are not lost.
+   * 0 turns probing, and with it that repair, off. Default 1 000.
+   */
+  busProbeIntervalMs?: number;
+  /** Prefix of the probe channel. Default `nearby:probe:`. */
+  probeChannelPrefix?: string;
   /** Identity of this server process on the bus. Default: random. */
   serverId?: string;
   /** Receives errors that do not belong to one connection (adapter failures). Default: console.error. */
@@ -93,6 +103,8 @@ export interface ResolvedOptions {
   drainWindowMs: number;
   historyWriter: { maxBatchSamples?: number; maxPendingSamples?: number; timeoutMs?: number };
   channelPrefix: string;
+  busProbeIntervalMs: number;
+  probeChannelPrefix: string;
   serverId: string;
   onError: (error: unknown) => void;
   timers: Timers;
@@ -163,6 +175,8 @@ export function resolveOptions(options: NearbyServerOptions): ResolvedOptions {
     drainWindowMs: positive('drainWindowMs', options.drainWindowMs, 30_000, { allowZero: true }),
     historyWriter: options.historyWriter ?? {},
     channelPrefix: options.channelPrefix ?? 'nearby:u:',
+    busProbeIntervalMs: positive('busProbeIntervalMs', options.busProbeIntervalMs, 1_000, { allowZero: true }),
+    probeChannelPrefix: options.probeChannelPrefix ?? 'nearby:probe:',
     serverId: options.serverId ?? randomId(),
     onError: options.onError ?? ((error) => console.error('[nearby]', error)),
     timers: options.timers ?? globalTimers,

@@ -140,6 +140,7 @@ class NearbyServerImpl implements NearbyServer {
     }
     this.#state = 'listening';
     this.#scheduleSweep();
+    this.#core.start();
     const address = this.#http.address();
     if (address !== null && typeof address === 'object') {
       this.#port = (address as AddressInfo).port;
@@ -178,6 +179,7 @@ class NearbyServerImpl implements NearbyServer {
     }
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
     await this.#core.settle();
+    this.#core.stop();
     await this.#writer.flush();
     const results = await Promise.allSettled(this.#owned.map((adapter) => adapter.close?.()));
     for (const result of results) if (result.status === 'rejected') this.#options.onError(result.reason);

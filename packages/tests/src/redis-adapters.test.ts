@@ -38,20 +38,26 @@ afterAll(async () => {
 });
 
 describe('RedisLocationCache', () => {
-  it('stores, reads and deletes locations, and ignores values it did not write', async (ctx) => {
+  it('stores and reads positions and withdrawals, reads the older format, and ignores values it did not write', async (ctx) => {
     if (!available) return ctx.skip();
     const { cache, commands } = adapters();
     await cache.connect();
-    await cache.set('alice', { lat: 37.5, lon: 127.01, updatedAt: 1_700_000_000_000 }, 60_000);
+    await cache.set('alice', { lat: 37.5, lon: 127.01, updatedAt: 1_700_000_000_000, epoch: 1_699_000_000_000 }, 60_000);
     await cache.set('bob', { lat: -33.9, lon: 151.2, updatedAt: 1_700_000_000_001 }, 60_000);
+    await cache.set('dave', { withdrawn: 'sharing_off', at: 1_700_000_000_002, epoch: 1_700_000_000_002 }, 60_000);
+    await cache.set('erin', { withdrawn: 'offline', at: 1_700_000_000_003 }, 60_000);
+    await commands.set('nearby:loc:frank', '1.5,2.5,1700000000004');
     await commands.set('nearby:loc:mallory', 'not,a,location');
-    const found = await cache.getMany(['alice', 'bob', 'carol', 'mallory']);
+    await commands.set('nearby:loc:trent', '~teleported,1');
+    const found = await cache.getMany(['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'mallory', 'trent']);
     expect(Object.fromEntries(found)).toEqual({
-      alice: { lat: 37.5, lon: 127.01, updatedAt: 1_700_000_000_000 },
-      bob: { lat: -33.9, lon: 151.2, updatedAt: 1_700_000_000_001 },
+      alice: { lat: 37.5, lon: 127.01, updatedAt: 1_700_000_000_000, epoch: 1_699_000_000_000 },
+      bob: { lat: -33.9, lon: 151.2, updatedAt: 1_700_000_000_001, epoch: 0 },
+      dave: { withdrawn: 'sharing_off', at: 1_700_000_000_002, epoch: 1_700_000_000_002 },
+      erin: { withdrawn: 'offline', at: 1_700_000_000_003 },
+      frank: { lat: 1.5, lon: 2.5, updatedAt: 1_700_000_000_004, epoch: 0 },
     });
-    await cache.delete('alice');
-    expect([...(await cache.getMany(['alice', 'bob'])).keys()]).toEqual(['bob']);
+    expect(await commands.pttl('nearby:loc:dave')).toBeGreaterThan(59_000);
     expect(await cache.getMany([])).toEqual(new Map());
   });
 
@@ -77,7 +83,7 @@ describe('RedisLocationCache', () => {
     const found = await cache.getMany(ids);
     const after = await redis.commandCalls();
     expect(found.size).toBe(500);
-    expect(found.get('friend-250')).toEqual({ lat: 2.5, lon: 0, updatedAt: 250 });
+    expect(found.get('friend-250')).toEqual({ lat: 2.5, lon: 0, updatedAt: 250, epoch: 0 });
     expect((after.mget ?? 0) - (before.mget ?? 0)).toBe(1);
   });
 });
@@ -89,10 +95,41 @@ describe('RedisLocationCache settings and presence', () => {
     await cache.connect();
     expect(await cache.getSettings('nobody')).toBeUndefined();
     await cache.setSettings('alice', { radiusKm: 2.5, sharing: false });
-    expect(await cache.getSettings('alice')).toEqual({ radiusKm: 2.5, sharing: false });
+    expect(await cache.getSettings('alice')).toEqual({ radiusKm: 2.5, sharing: false, radiusVersion: 0, sharingVersion: 0 });
     expect(await commands.pttl('nearby:set:alice')).toBe(-1);
     await commands.set('nearby:set:broken', 'x,y');
     expect(await cache.getSettings('broken')).toBeUndefined();
+  });
+
+  it('merges settings per field by version, so a late write of an older change never undoes a newer one', async (ctx) => {
+    if (!available) return ctx.skip();
+    const { cache, commands } = adapters();
+    await cache.connect();
+    // Written by an older server: no versions, so any versioned change wins over it.
+    await commands.set('nearby:set:bob', '4,1');
+    await cache.setSettings('bob', { radiusKm: 5, radiusVersion: 1_700_000_000_010, sharing: false, sharingVersion: 1_700_000_000_020 });
+    expect(await cache.getSettings('bob')).toEqual({
+      radiusKm: 5,
+      radiusVersion: 1_700_000_000_010,
+      sharing: false,
+      sharingVersion: 1_700_000_000_020,
+    });
+    // A radius change made later, with a sharing value from before the sharing change: only the radius moves.
+    await cache.setSettings('bob', { radiusKm: 3, radiusVersion: 1_700_000_000_030, sharing: true, sharingVersion: 1_700_000_000_015 });
+    expect(await cache.getSettings('bob')).toEqual({
+      radiusKm: 3,
+      radiusVersion: 1_700_000_000_030,
+      sharing: false,
+      sharingVersion: 1_700_000_000_020,
+    });
+    expect(await commands.get('nearby:set:bob')).toBe('3,0,1700000000030,1700000000020');
+    // Concurrent writers: whatever order they land in, the newest of each field is kept.
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        cache.setSettings('carol', { radiusKm: 1 + i, radiusVersion: 1000 + i, sharing: i % 2 === 0, sharingVersion: 2000 - i }),
+      ),
+    );
+    expect(await cache.getSettings('carol')).toEqual({ radiusKm: 50, radiusVersion: 1049, sharing: true, sharingVersion: 2000 });
   });
 
   it('counts the servers holding a user, and the count survives only as long as a server is listed', async (ctx) => {

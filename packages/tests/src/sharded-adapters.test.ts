@@ -24,7 +24,7 @@ afterAll(async () => {
 const node = (i: number) => ({ id: `shard-${i}`, url: nodes[i]!.url });
 const users = Array.from({ length: 300 }, (_, i) => `user-${i}`);
 const TTL = 60_000;
-const at = (i: number) => ({ lat: 37.5 + i / 1000, lon: 127 + i / 1000, updatedAt: 1_700_000_000_000 + i });
+const at = (i: number) => ({ lat: 37.5 + i / 1000, lon: 127 + i / 1000, updatedAt: 1_700_000_000_000 + i, epoch: 0 });
 
 /** Which node holds each user's location key. */
 async function holders(): Promise<Map<string, number[]>> {
@@ -80,24 +80,26 @@ describe('createShardedRedisAdapters', () => {
     expect(during.size).toBe(users.length); // the previous owners answer for the handover
     expect(during.get(moved[0]!)).toEqual(at(users.indexOf(moved[0]!)));
 
-    // A write goes to the new owner; a delete removes both copies at once.
+    // A write goes to the new owner; a withdrawal replaces both copies at once.
     const rewritten = moved[0]!;
-    const deleted = moved[1]!;
+    const withdrawn = moved[1]!;
+    const withdrawal = { withdrawn: 'sharing_off', at: 4, epoch: 4 } as const;
     await redis.cache.set(rewritten, { lat: 1, lon: 2, updatedAt: 3 }, TTL);
-    await redis.cache.delete(deleted);
+    await redis.cache.set(withdrawn, withdrawal, TTL);
     expect((await holders()).get(rewritten)).toEqual([spread.get(rewritten)![0], 3].sort());
-    expect((await holders()).has(deleted)).toBe(false);
-    const afterDelete = await redis.cache.getMany([rewritten, deleted]);
-    expect(afterDelete.get(rewritten)).toEqual({ lat: 1, lon: 2, updatedAt: 3 });
-    expect(afterDelete.has(deleted)).toBe(false);
+    expect((await holders()).get(withdrawn)).toEqual([spread.get(withdrawn)![0], 3].sort());
+    const afterWithdrawal = await redis.cache.getMany([rewritten, withdrawn]);
+    expect(afterWithdrawal.get(rewritten)).toEqual({ lat: 1, lon: 2, updatedAt: 3, epoch: 0 });
+    expect(afterWithdrawal.get(withdrawn)).toEqual(withdrawal);
 
     // After the handover, only the new owners are read: users who never wrote again are gone
     // from view until their next update, as after an expiry.
     await sleep(1_700);
     const later = await redis.cache.getMany(users);
-    expect(later.get(rewritten)).toEqual({ lat: 1, lon: 2, updatedAt: 3 });
-    expect(later.size).toBe(users.length - moved.length + 1);
-    expect(await redis.cache.getSettings('user-1')).toEqual({ radiusKm: 3, sharing: false });
+    expect(later.get(rewritten)).toEqual({ lat: 1, lon: 2, updatedAt: 3, epoch: 0 });
+    expect(later.get(withdrawn)).toEqual(withdrawal);
+    expect(later.size).toBe(users.length - moved.length + 2);
+    expect(await redis.cache.getSettings('user-1')).toEqual({ radiusKm: 3, sharing: false, radiusVersion: 0, sharingVersion: 0 });
     expect(await redis.cache.removePresence('user-1', 'server-b')).toBe(1);
   });
 

@@ -10,34 +10,69 @@ export interface CachedLocation {
   lon: number;
   /** Server time (ms since the epoch) at which the position was received. */
   updatedAt: number;
-}
-
-/** A user's account settings, shared by all of the user's devices and every server process. */
-export interface UserSettings {
-  radiusKm: number;
-  sharing: boolean;
+  /**
+   * Version of the user's sharing setting the position was shared under (0 when unknown). A
+   * reader that knows of a later "sharing off" ignores the position.
+   */
+  epoch?: number;
 }
 
 /**
- * Latest location per user, expiring after a TTL (the server passes `inactiveAfterMs`), so a
+ * Written in place of a position when the user withdraws it: sharing turned off, or signed
+ * off. Kept for the same TTL as a position, so a process that missed the announcement (its
+ * Pub/Sub was down) still learns of it when it reads the cache.
+ */
+export interface CachedWithdrawal {
+  withdrawn: 'sharing_off' | 'offline';
+  /** Server time (ms since the epoch) of the withdrawal. */
+  at: number;
+  /** For `sharing_off`: the version of that sharing change. */
+  epoch?: number;
+}
+
+/** What the location cache holds for a user. */
+export type CacheEntry = CachedLocation | CachedWithdrawal;
+
+/**
+ * A user's account settings, shared by all of the user's devices and every server process.
+ * Each field carries the version of the change that set it (a server time, ms since the
+ * epoch, made unique per user by the server that changed it; 0 for a default), so a store
+ * that receives changes out of order keeps the newest of each.
+ */
+export interface UserSettings {
+  radiusKm: number;
+  sharing: boolean;
+  /** Version of `radiusKm`. Absent in settings saved by older servers: 0. */
+  radiusVersion?: number;
+  /** Version of `sharing`. Absent in settings saved by older servers: 0. */
+  sharingVersion?: number;
+}
+
+/**
+ * Latest entry per user, expiring after a TTL (the server passes `inactiveAfterMs`), so a
  * user who stops sending disappears from every new friend list by itself.
  */
 export interface LocationCache {
-  /** Stores (or replaces) a user's location and restarts its TTL. */
-  set(userId: string, location: CachedLocation, ttlMs: number): Promise<void>;
   /**
-   * Reads many users' unexpired locations in one round trip. Users without an entry are absent
+   * Stores (or replaces) a user's entry — a position, or a withdrawal of it — and restarts its
+   * TTL. The latest call wins; the server orders its own writes.
+   */
+  set(userId: string, entry: CacheEntry, ttlMs: number): Promise<void>;
+  /**
+   * Reads many users' unexpired entries in one round trip. Users without an entry are absent
    * from the result. Called with up to `maxFriends` (5000 by default) ids.
    */
-  getMany(userIds: readonly string[]): Promise<Map<string, CachedLocation>>;
-  /** Forgets a user's location (sharing turned off, or the user signed off). */
-  delete(userId: string): Promise<void>;
+  getMany(userIds: readonly string[]): Promise<Map<string, CacheEntry>>;
   /**
    * Optional: the user's account settings as last saved by any process. Without settings
    * storage, a user's radius and sharing setting last only while the user is connected to a process.
    */
   getSettings?(userId: string): Promise<UserSettings | undefined>;
-  /** Optional: saves the user's account settings (no expiry). */
+  /**
+   * Optional: saves the user's account settings (no expiry). Per field, the value with the
+   * higher version wins over the one stored: a late write of an older change never undoes a
+   * newer one (equal versions: the new value is kept).
+   */
   setSettings?(userId: string, settings: UserSettings): Promise<void>;
   /**
    * Optional: records that server `serverId` holds connections of the user. With presence, a
@@ -46,6 +81,12 @@ export interface LocationCache {
   addPresence?(userId: string, serverId: string): Promise<void>;
   /** Optional: forgets `serverId` for the user; resolves to how many servers still hold connections of the user. */
   removePresence?(userId: string, serverId: string): Promise<number>;
+  /**
+   * Optional, with presence: how long a process that crashed may still be counted by
+   * `removePresence` as holding its users. A sign-off that finds other holders is checked
+   * again once this has passed, so a crashed process cannot keep a signed-off user online.
+   */
+  readonly presenceExpiryMs?: number;
   /** Connects; `server.listen()` awaits it and fails with its error. Rejects with a message naming the address. */
   connect?(): Promise<void>;
   /** Releases connections and timers. */

@@ -5,20 +5,26 @@
  *
  * Every message names the sending server (`s`) so a server can skip its own echo: it has
  * already applied the change locally, which keeps local delivery working while the bus is down.
+ *
+ * Changes carry versions (`v`, from the sender's VersionClock) so that a message that arrives
+ * late, twice, or published again after an outage never undoes a newer change.
  */
 export type BusMessage =
-  /** A user's new shared position; `t` is the server time it was received. */
-  | { k: 'loc'; s: string; u: string; lat: number; lon: number; t: number }
-  /** The user turned sharing off. */
-  | { k: 'off'; s: string; u: string }
+  /**
+   * A user's new shared position; `t` is the server time it was received, `e` the version of
+   * the sharing setting it was shared under.
+   */
+  | { k: 'loc'; s: string; u: string; lat: number; lon: number; t: number; e: number }
+  /** The user turned sharing off (`v`: the version of that change). */
+  | { k: 'off'; s: string; u: string; v: number }
   /** The user turned sharing on. */
-  | { k: 'on'; s: string; u: string }
-  /** The user signed off (closed their last connection on purpose). */
-  | { k: 'bye'; s: string; u: string }
+  | { k: 'on'; s: string; u: string; v: number }
+  /** The user signed off (closed their last connection on purpose) at server time `t`. */
+  | { k: 'bye'; s: string; u: string; t: number }
   /** The user changed their radius (for their devices on other servers). */
-  | { k: 'rad'; s: string; u: string; r: number }
+  | { k: 'rad'; s: string; u: string; r: number; v: number }
   /** Friend `f` was added to (`fa`) or removed from (`fr`) user `u`. */
-  | { k: 'fa' | 'fr'; s: string; u: string; f: string };
+  | { k: 'fa' | 'fr'; s: string; u: string; f: string; v: number };
 
 export function encodeBusMessage(message: BusMessage): string {
   return JSON.stringify(message);
@@ -40,16 +46,17 @@ export function decodeBusMessage(text: string): BusMessage | undefined {
   if (!isString(m.s) || !isString(m.u)) return undefined;
   switch (m.k) {
     case 'loc':
-      return isNumber(m.lat) && isNumber(m.lon) && isNumber(m.t) ? (m as BusMessage) : undefined;
+      return isNumber(m.lat) && isNumber(m.lon) && isNumber(m.t) && isNumber(m.e) ? (m as BusMessage) : undefined;
     case 'off':
     case 'on':
+      return isNumber(m.v) ? (m as BusMessage) : undefined;
     case 'bye':
-      return m as BusMessage;
+      return isNumber(m.t) ? (m as BusMessage) : undefined;
     case 'rad':
-      return isNumber(m.r) ? (m as BusMessage) : undefined;
+      return isNumber(m.r) && isNumber(m.v) ? (m as BusMessage) : undefined;
     case 'fa':
     case 'fr':
-      return isString(m.f) ? (m as BusMessage) : undefined;
+      return isString(m.f) && isNumber(m.v) ? (m as BusMessage) : undefined;
     default:
       return undefined;
   }

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ErrorCode, NearbyError, isNearbyError } from '@nearby/protocol';
 import type { HistoryQuery, HistorySample, HistoryStore } from '../adapters/types.js';
 import { HistoryWriter } from './history-writer.js';
-import type { Timers } from './timers.js';
+import { manualTimers } from './manual-timers.test-support.js';
 
 interface AppendCall {
   samples: HistorySample[];
@@ -32,37 +32,6 @@ class ControlledStore implements HistoryStore {
   sizes(): number[] {
     return this.calls.map((call) => call.samples.length);
   }
-}
-
-/** Timers driven by hand. */
-function manualTimers() {
-  let now = 0;
-  let nextId = 0;
-  const pending = new Map<number, { at: number; callback: () => void }>();
-  const timers: Timers & { advance(ms: number): void; readonly active: number } = {
-    now: () => now,
-    setTimeout(callback, ms) {
-      const id = ++nextId;
-      pending.set(id, { at: now + ms, callback });
-      return id;
-    },
-    clearTimeout(handle) {
-      pending.delete(handle as number);
-    },
-    advance(ms) {
-      now += ms;
-      for (const [id, timer] of [...pending].sort((a, b) => a[1].at - b[1].at)) {
-        if (timer.at <= now && pending.has(id)) {
-          pending.delete(id);
-          timer.callback();
-        }
-      }
-    },
-    get active() {
-      return pending.size;
-    },
-  };
-  return timers;
 }
 
 let nextRecordedAt = 1;

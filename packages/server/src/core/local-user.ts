@@ -24,6 +24,15 @@ export interface ChannelState {
   /** The user themself, when connected here (to sync their devices across servers). */
   owner: LocalUser | undefined;
   last: Position | undefined;
+  /** Version of the user's newest sharing change this server knows of (0: none). */
+  epoch: number;
+  /**
+   * Set while that newest change is "sharing off": positions shared under an epoch up to it are
+   * stale (late, duplicated or from a session that missed the change) and are never shown.
+   */
+  offVersion: number | undefined;
+  /** Server time of the user's newest sign-off this server knows of: positions received before it are not shown. */
+  goneAt: number;
   /**
    * `last` encoded once for every viewer: a viewer's entry is `head + distanceKm + tail`.
    * Rebuilt when `last` is replaced (positions are never mutated).
@@ -56,9 +65,20 @@ export class LocalUser {
   location: Position | undefined;
   radiusKm: number;
   sharing: boolean;
+  /** Version of `radiusKm` (0: the default, or saved without versions). */
+  radiusVersion = 0;
+  /** Version of `sharing`; positions this user shares carry it as their epoch. */
+  sharingVersion = 0;
+  /** Version of the newest friendship change applied per friend id, so a late message cannot undo a newer change. */
+  readonly friendVersions = new Map<string, number>();
   /** Settles once the friend list is loaded (and, with sharing on, attached). */
   ready: Promise<void> = Promise.resolve();
   #chain: Promise<void> = Promise.resolve();
+  /** Tasks queued by `run` that have not finished. */
+  #pending = 0;
+  readonly #settle = (): void => {
+    this.#pending--;
+  };
 
   constructor(id: string, radiusKm: number, sharing: boolean) {
     this.id = id;
@@ -67,13 +87,27 @@ export class LocalUser {
     this.sharing = sharing;
   }
 
-  /** Runs state changes of this user one after another, so concurrent devices cannot interleave them. */
+  /**
+   * Runs state changes of this user one after another, in the order they were asked for, so
+   * concurrent devices cannot interleave them and a change waiting on a backend holds back
+   * everything asked for after it.
+   */
   run<T>(task: () => Promise<T> | T): Promise<T> {
+    this.#pending++;
     const result = this.#chain.then(task);
-    this.#chain = result.then(
-      () => undefined,
-      () => undefined,
-    );
+    this.#chain = result.then(this.#settle, this.#settle);
     return result;
+  }
+
+  /**
+   * Runs a synchronous `task` in the same order as `run`: at once when nothing of this user is
+   * queued (the hot path for location updates: no promise), after the queue otherwise.
+   */
+  order(task: () => void, onError: (error: unknown) => void): void {
+    if (this.#pending === 0) {
+      task();
+      return;
+    }
+    this.run(task).catch(onError);
   }
 }

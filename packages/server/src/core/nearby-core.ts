@@ -12,8 +12,13 @@ import {
   type LocationSample,
   type NearbyFriend,
 } from '@nearby/protocol';
-import type { HistorySample, LocationCache, PubSubTransport, UserSettings } from '../adapters/types.js';
+import type { CacheEntry, HistorySample, LocationCache, PubSubTransport, UserSettings } from '../adapters/types.js';
+import { isWithdrawal } from '../adapters/entries.js';
 import { decodeBusMessage, encodeBusMessage, type BusMessage } from './bus.js';
+import { BusHealth } from './bus-health.js';
+import { ControlLog } from './control-log.js';
+import { RetryQueue } from './retry-queue.js';
+import { VersionClock } from './version-clock.js';
 import { Connection, type ServerSocket } from './connection.js';
 import type { HistoryWriter } from './history-writer.js';
 import { LocalUser, type ChannelState, type Position } from './local-user.js';
@@ -21,6 +26,20 @@ import { SubscriptionBatcher } from './subscriptions.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import type { ResolvedOptions } from '../options.js';
 
+/** Pause between attempts of a write that must not be lost (settings, withdrawals, sign-off checks). */
+const RETRY_INTERVAL_MS = 2_000;
+/**
+ * After the bus is back, views are re-read once at once and once more after this long: by
+ * then every other process has had time to write and announce again what it changed during
+ * the outage, whichever of the two came back first.
+ */
+const RECONCILE_AGAIN_AFTER_MS = 3_000;
+/** Users whose friend list and settings are re-read at the same time during a reconciliation. */
+const RECONCILE_CONCURRENCY = 16;
+/** Most users per location cache read during a reconciliation. */
+const CACHE_READ_CHUNK = 5_000;
+/** Added to the cache's presence expiry before a sign-off is checked again. */
+const SIGN_OFF_RECHECK_MARGIN_MS = 1_000;
 
 /** Counters exposed by `server.stats()`. */
 export interface CoreCounters {
@@ -41,6 +60,14 @@ export interface CoreCounters {
   framesSent: number;
   friendLeftQueued: number;
   slowConsumersClosed: number;
+  /** Times the bus stopped carrying this server's probes back. */
+  busOutages: number;
+  /** Times this server re-read its users' views after the bus came back. */
+  reconciliations: number;
+  /** Changes announced again after an outage because no probe had confirmed them. */
+  changesRepublished: number;
+  /** Failed attempts of writes that are retried (saved settings, withdrawals, sign-off checks). */
+  writeRetries: number;
 }
 
 /**
@@ -81,7 +108,19 @@ export class NearbyCore {
     framesSent: 0,
     friendLeftQueued: 0,
     slowConsumersClosed: 0,
+    busOutages: 0,
+    reconciliations: 0,
+    changesRepublished: 0,
+    writeRetries: 0,
   };
+  readonly #clock: VersionClock;
+  readonly #retries: RetryQueue;
+  readonly #controlLog = new ControlLog();
+  readonly #health: BusHealth | undefined;
+  readonly #probeChannel: string;
+  readonly #timers = new Set<unknown>();
+  #reconciling: Promise<void> = Promise.resolve();
+  #stopped = false;
 
   constructor(options: ResolvedOptions, cache: LocationCache, pubsub: PubSubTransport, history: HistoryWriter) {
     this.#options = options;
@@ -90,7 +129,43 @@ export class NearbyCore {
     this.#history = history;
     this.#ownMarker = `"s":${JSON.stringify(options.serverId)}`;
     this.#subscriptions = new SubscriptionBatcher(pubsub, (error) => this.#reportError('pubsub subscription failed', error));
+    this.#clock = new VersionClock(() => this.#now());
+    this.#retries = new RetryQueue({
+      timers: options.timers,
+      intervalMs: RETRY_INTERVAL_MS,
+      onFailure: () => {
+        this.counters.writeRetries++;
+      },
+    });
+    this.#probeChannel = options.probeChannelPrefix + options.serverId;
+    if (options.busProbeIntervalMs > 0) {
+      this.#health = new BusHealth({
+        timers: options.timers,
+        intervalMs: options.busProbeIntervalMs,
+        publish: (seq) => {
+          this.#pubsub.publish(this.#probeChannel, `{"k":"probe","n":${seq}}`).catch(() => undefined);
+        },
+        onDown: () => this.#onBusDown(),
+        onUp: () => this.#onBusUp(),
+      });
+    }
     pubsub.onMessage((channel, message) => this.#onBusMessage(channel, message));
+  }
+
+  /** Starts the bus probe. Called by the server once it listens. */
+  start(): void {
+    if (this.#health === undefined || this.#stopped) return;
+    this.#subscriptions.subscribe(this.#probeChannel);
+    this.#health.start();
+  }
+
+  /** Stops every timer of the engine (probe, retries, scheduled checks). */
+  stop(): void {
+    this.#stopped = true;
+    this.#health?.stop();
+    this.#retries.stop();
+    for (const handle of this.#timers) this.#options.timers.clearTimeout(handle);
+    this.#timers.clear();
   }
 
   get connectionCount(): number {
@@ -224,10 +299,15 @@ export class NearbyCore {
           connection.sendError(ErrorCode.INVALID_RADIUS, this.#radiusMessage(frame.radiusKm), { frameType: 'radius' });
           return;
         }
-        void user.run(() => this.#setRadius(user, frame.radiusKm));
+        user
+          .run(() => {
+            this.#changeRadius(user, frame.radiusKm);
+            this.#sendSnapshot(user);
+          })
+          .catch((error: unknown) => this.#reportError('radius change failed', error));
         return;
       case 'sharing':
-        void this.#changeSharing(user, frame.enabled, true);
+        void this.#changeSharing(user, frame.enabled);
         return;
     }
   }
@@ -270,14 +350,11 @@ export class NearbyCore {
       await user.run(async () => {
         if (radiusOk && frame.radiusKm !== undefined && frame.radiusKm !== target.radiusKm) {
           // The snapshot below reaches this server's devices; the user's devices elsewhere learn it from the bus.
-          target.radiusKm = frame.radiusKm;
-          this.#saveSettings(target);
-          this.#publish(target.id, { k: 'rad', s: this.#options.serverId, u: target.id, r: frame.radiusKm });
+          this.#changeRadius(target, frame.radiusKm);
         }
-        if (frame.sharing !== undefined && frame.sharing !== target.sharing) {
-          await this.#setSharing(target, frame.sharing, true);
-        }
-        if (frame.location !== undefined) this.#applyOwnSample(target, connection, frame.location);
+        if (frame.sharing !== undefined) await this.#setSharing(target, frame.sharing);
+        // The device says where it is now: its sample order starts afresh (a clock set back shows at once).
+        if (frame.location !== undefined) this.#applyOwnSample(target, connection, frame.location, true);
       });
       if (connection.released) return; // closed meanwhile
       connection.phase = 'ready';
@@ -335,7 +412,12 @@ export class NearbyCore {
         connection.sendError(ErrorCode.HISTORY_UNAVAILABLE, message, { seq: frame.seq, frameType: 'location' });
       },
     );
-    this.#applyOwnSample(user, connection, newest);
+    // In order behind every change of the user still in progress: a position sent after
+    // "sharing off" is never shared, whatever that change is still waiting for.
+    user.order(
+      () => this.#applyOwnSample(user, connection, newest, false),
+      (error) => this.#reportError('location update failed', error),
+    );
   }
 
   // ------------------------------------------------------------------ users
@@ -351,11 +433,15 @@ export class NearbyCore {
       .addPresence?.(userId, this.#options.serverId)
       .catch((error: unknown) => this.#reportError('presence update failed', error));
     user.ready = (async () => {
-      const [friends, settings] = await Promise.all([this.#options.friends.getFriends(userId), this.#loadSettings(userId)]);
+      const [friends, settings] = await Promise.all([this.#options.friends.getFriends(userId), this.#loadSettings(user)]);
       if (user.removed) return;
       if (settings !== undefined) {
-        if (this.#validRadius(settings.radiusKm)) user.radiusKm = settings.radiusKm;
+        if (this.#validRadius(settings.radiusKm)) {
+          user.radiusKm = settings.radiusKm;
+          user.radiusVersion = settings.radiusVersion ?? 0;
+        }
         user.sharing = settings.sharing;
+        user.sharingVersion = settings.sharingVersion ?? 0;
       }
       user.friends = this.#normalizeFriends(userId, friends);
       if (user.sharing) await this.#attach(user);
@@ -390,7 +476,7 @@ export class NearbyCore {
       own.owner = undefined;
       this.#dropChannelIfUnused(own);
     }
-    const departure = this.#depart(user.id, signedOff && user.sharing);
+    const departure = this.#depart(user, signedOff && user.sharing);
     this.#departures.add(departure);
     void departure.finally(() => this.#departures.delete(departure));
   }
@@ -408,37 +494,106 @@ export class NearbyCore {
    * The user has no connection left here. Friends are told "offline" only on a deliberate
    * sign-off, and only if no other process still holds a connection of the user.
    */
-  async #depart(userId: string, signedOff: boolean): Promise<void> {
-    let elsewhere = 0;
+  async #depart(user: LocalUser, signedOff: boolean): Promise<void> {
+    const userId = user.id;
+    let elsewhere: number | undefined = 0;
     if (this.#cache.removePresence !== undefined) {
       try {
         elsewhere = await this.#cache.removePresence(userId, this.#options.serverId);
       } catch (error) {
         this.#reportError('presence update failed', error);
+        elsewhere = undefined;
       }
     }
-    // Reconnected here meanwhile, or still connected elsewhere: not offline.
-    if (!signedOff || elsewhere > 0 || this.#users.has(userId)) return;
-    this.#cache.delete(userId).catch((error: unknown) => this.#reportError('cache delete failed', error));
-    this.#broadcast({ k: 'bye', s: this.#options.serverId, u: userId });
+    // Reconnected here meanwhile: not offline.
+    if (!signedOff || this.#users.has(userId)) return;
+    const after = user.location?.t ?? 0;
+    if (elsewhere === undefined) {
+      // Presence cannot be read: friends here see the sign-off now, the rest of the deployment
+      // once presence shows that no other process holds the user.
+      this.#apply({ k: 'bye', s: this.#options.serverId, u: userId, t: this.#clock.next(after) });
+      this.#retries.run(`sign-off ${userId}`, () => this.#confirmSignOff(userId, after));
+      return;
+    }
+    if (elsewhere > 0) {
+      // Maybe a process that crashed and still counts: ask again once a crashed process no longer would.
+      const expiry = this.#cache.presenceExpiryMs;
+      if (expiry !== undefined) {
+        this.#later(expiry + SIGN_OFF_RECHECK_MARGIN_MS, () =>
+          this.#retries.run(`sign-off ${userId}`, () => this.#confirmSignOff(userId, after)),
+        );
+      }
+      return;
+    }
+    this.#signOff(userId, after);
   }
 
-  async #loadSettings(userId: string): Promise<UserSettings | undefined> {
+  /** Signs the user off everywhere if presence shows that no process holds them. Rejects (and is retried) while presence cannot be read. */
+  async #confirmSignOff(userId: string, after: number): Promise<void> {
+    if (this.#users.has(userId) || this.#cache.removePresence === undefined) return;
+    const elsewhere = await this.#cache.removePresence(userId, this.#options.serverId);
+    if (elsewhere > 0 || this.#users.has(userId)) return;
+    this.#signOff(userId, after);
+  }
+
+  /** Withdraws the user's position everywhere: a withdrawal in the cache and `bye` on the bus. */
+  #signOff(userId: string, after: number): void {
+    const t = this.#clock.next(after);
+    this.#writeEntry(userId, { withdrawn: 'offline', at: t });
+    this.#announceAndApply({ k: 'bye', s: this.#options.serverId, u: userId, t });
+  }
+
+  async #loadSettings(user: LocalUser): Promise<UserSettings | undefined> {
     if (this.#cache.getSettings === undefined) return undefined;
     try {
-      return await this.#cache.getSettings(userId);
+      return await this.#cache.getSettings(user.id);
     } catch (error) {
-      // Degrade to defaults: the user can still connect while the cache is unreachable.
+      // Degrade to defaults: the user can still connect while the cache is unreachable. The
+      // saved settings are read again until that succeeds, and adopted where newer.
       this.#reportError('settings read failed', error);
+      this.#retries.run(`settings read ${user.id}`, async () => {
+        const settings = await this.#cache.getSettings!(user.id);
+        await user.ready.catch(() => undefined);
+        if (settings !== undefined && !user.removed) await user.run(() => this.#adoptSettings(user, settings));
+      });
       return undefined;
     }
   }
 
-  /** Saves the user's radius and sharing setting for their other processes and later sessions. */
+  /** Saves the user's radius and sharing setting, with their versions, for their other processes and later sessions. */
   #saveSettings(user: LocalUser): void {
-    this.#cache
-      .setSettings?.(user.id, { radiusKm: user.radiusKm, sharing: user.sharing })
-      .catch((error: unknown) => this.#reportError('settings write failed', error));
+    const setSettings = this.#cache.setSettings;
+    if (setSettings === undefined) return;
+    const settings: UserSettings = {
+      radiusKm: user.radiusKm,
+      sharing: user.sharing,
+      radiusVersion: user.radiusVersion,
+      sharingVersion: user.sharingVersion,
+    };
+    this.#retries.run(`settings ${user.id}`, () => setSettings.call(this.#cache, user.id, settings));
+  }
+
+  /**
+   * Applies saved settings that are newer than what this process has (a change made through
+   * another process whose announcement this process missed). Runs inside the user's queue.
+   */
+  async #adoptSettings(user: LocalUser, settings: UserSettings): Promise<void> {
+    if (user.removed) return;
+    let changed = false;
+    const radiusVersion = settings.radiusVersion ?? 0;
+    if (radiusVersion > user.radiusVersion && this.#validRadius(settings.radiusKm)) {
+      changed = user.radiusKm !== settings.radiusKm;
+      user.radiusKm = settings.radiusKm;
+      user.radiusVersion = radiusVersion;
+    }
+    const sharingVersion = settings.sharingVersion ?? 0;
+    if (sharingVersion > user.sharingVersion && (await this.#setSharing(user, settings.sharing, sharingVersion))) changed = true;
+    if (changed) this.#sendSnapshot(user);
+  }
+
+  /** Stores a withdrawal (or a position that must replace one) in the cache, retrying until it lands. */
+  #writeEntry(userId: string, entry: CacheEntry): void {
+    this.#retries.run(`entry ${userId}`, () => this.#cache.set(userId, entry, this.#options.inactiveAfterMs));
   }
 
   /** Follows every friend's channel, then fills positions not yet known from the cache in one read. */
@@ -464,7 +619,7 @@ export class NearbyCore {
       return state !== undefined && (state.last === undefined || now - state.last.t >= this.#options.inactiveAfterMs);
     });
     if (missing.length === 0) return;
-    let cached: Map<string, { lat: number; lon: number; updatedAt: number }>;
+    let cached: Map<string, CacheEntry>;
     try {
       cached = await this.#cache.getMany(missing);
     } catch (error) {
@@ -472,13 +627,24 @@ export class NearbyCore {
       this.#reportError('location cache read failed', error);
       return;
     }
-    for (const [id, location] of cached) {
-      const state = this.#channels.get(id);
-      if (state === undefined) continue;
-      if (state.last === undefined || state.last.t < location.updatedAt) {
-        this.#setLast(state, { lat: location.lat, lon: location.lon, t: location.updatedAt });
-      }
+    for (const [id, entry] of cached) this.#applyCacheEntry(id, entry);
+  }
+
+  /**
+   * Applies what the cache holds for a user, exactly as the bus message it stands for: a
+   * position like `loc`, a withdrawal like `off` or `bye`. Versions keep it from undoing
+   * anything newer this process already knows.
+   */
+  #applyCacheEntry(userId: string, entry: CacheEntry): void {
+    const state = this.#channels.get(userId);
+    if (state === undefined) return;
+    if (isWithdrawal(entry)) {
+      if (entry.withdrawn === 'sharing_off') this.#applySharingOff(state, entry.epoch ?? 0, true);
+      else this.#applySignOff(state, entry.at);
+      return;
     }
+    if (state.last !== undefined && state.last.t >= entry.updatedAt) return;
+    this.#applyPosition(state, { lat: entry.lat, lon: entry.lon, t: entry.updatedAt }, entry.epoch ?? 0, true);
   }
 
   #validRadius(radiusKm: number): boolean {
@@ -489,57 +655,85 @@ export class NearbyCore {
     return `radiusKm must be in (0, ${this.#options.maxRadiusKm}], got ${radiusKm}`;
   }
 
-  /** A radius change from one device: every device of the user gets a new snapshot, here and on other servers. */
-  #setRadius(user: LocalUser, radiusKm: number): void {
+  /** A radius change from one of the user's devices here: saved, and announced to the user's devices elsewhere. */
+  #changeRadius(user: LocalUser, radiusKm: number): void {
     user.radiusKm = radiusKm;
+    user.radiusVersion = this.#clock.next(user.radiusVersion);
     this.#saveSettings(user);
-    this.#publish(user.id, { k: 'rad', s: this.#options.serverId, u: user.id, r: radiusKm });
-    this.#sendSnapshot(user);
+    this.#announce({ k: 'rad', s: this.#options.serverId, u: user.id, r: radiusKm, v: user.radiusVersion });
   }
 
-  /** A sharing change (from a device here, or from the user's devices elsewhere) followed by a new snapshot for every device here. */
-  #changeSharing(user: LocalUser, sharing: boolean, announce: boolean): Promise<void> {
-    return user.run(async () => {
-      await this.#setSharing(user, sharing, announce);
-      this.#sendSnapshot(user);
-    });
+  /**
+   * A sharing change from a device here (`heard` undefined: always answered with a snapshot), or
+   * heard from another process with that change's version, followed by a new snapshot for every
+   * device here when something changed.
+   */
+  #changeSharing(user: LocalUser, sharing: boolean, heard?: number): Promise<void> {
+    return user
+      .run(async () => {
+        const changed = await this.#setSharing(user, sharing, heard);
+        if (changed || heard === undefined) this.#sendSnapshot(user);
+      })
+      .catch((error: unknown) => this.#reportError('sharing change failed', error));
   }
 
-  async #setSharing(user: LocalUser, sharing: boolean, announce: boolean): Promise<void> {
-    if (user.sharing === sharing) return;
+  /**
+   * Applies a sharing setting; resolves to whether it changed. A change made here gets a new
+   * version, is saved and announced; a change heard from elsewhere (`heard`: its version) is
+   * applied only if newer than the one in force. Turning sharing off writes a withdrawal to the
+   * cache (also on processes that heard it, so a position they wrote meanwhile cannot outlive it).
+   */
+  async #setSharing(user: LocalUser, sharing: boolean, heard?: number): Promise<boolean> {
+    if (heard !== undefined) {
+      if (heard <= user.sharingVersion) return false;
+      user.sharingVersion = heard;
+      if (user.sharing === sharing) return false;
+    } else {
+      if (user.sharing === sharing) return false;
+      const known = Math.max(user.sharingVersion, this.#channels.get(user.id)?.epoch ?? 0);
+      user.sharingVersion = this.#clock.next(known);
+    }
     user.sharing = sharing;
-    // A change made here is saved here; one heard from another process was saved there.
-    if (announce) this.#saveSettings(user);
     const serverId = this.#options.serverId;
+    const version = user.sharingVersion;
+    // A change made here is saved here; one heard from another process was saved there.
+    if (heard === undefined) this.#saveSettings(user);
     if (!sharing) {
       if (user.attached) this.#detach(user);
-      this.#cache.delete(user.id).catch((error: unknown) => this.#reportError('cache delete failed', error));
-      if (announce) this.#broadcast({ k: 'off', s: serverId, u: user.id });
-      return;
+      this.#writeEntry(user.id, { withdrawn: 'sharing_off', at: this.#now(), epoch: version });
+      if (heard === undefined) this.#announceAndApply({ k: 'off', s: serverId, u: user.id, v: version });
+      return true;
     }
-    if (announce) this.#publish(user.id, { k: 'on', s: serverId, u: user.id });
+    if (heard === undefined) this.#announceAndApply({ k: 'on', s: serverId, u: user.id, v: version });
     await this.#attach(user);
     // Friends see the user again at once, from the last position this server has.
     const position = user.location;
     if (position !== undefined && this.#now() - position.t < this.#options.inactiveAfterMs) {
       this.#shareOwnPosition(user, position);
     }
+    return true;
   }
 
-  /** A sample from one of the user's devices: the user's new live position, if it is current. */
-  #applyOwnSample(user: LocalUser, device: Connection, sample: LocationSample): void {
+  /**
+   * A sample from one of the user's devices: the user's new live position, if it is current.
+   * `restart` (an init's location) starts the device's sample order afresh.
+   */
+  #applyOwnSample(user: LocalUser, device: Connection, sample: LocationSample, restart: boolean): void {
     if (!user.sharing) return;
     const now = this.#now();
     // Resent backlog (offline buffer) is history, not a live position.
     if (now - sample.timestamp >= this.#options.inactiveAfterMs) return;
+    // A sample cannot have been taken after it arrived: a device clock running ahead orders its
+    // samples by their arrival, so once the clock is corrected its new samples are not "older".
+    const order = Math.min(sample.timestamp, now);
     // Out of order only per device: devices' clocks differ, and the latest one to report wins.
-    if (sample.timestamp < device.newestSampleAt) return;
+    if (!restart && order < device.newestSampleAt) return;
     // The same fix again (init's location, then the first batch) is no new position: no new work.
     const previous = device.newestSample;
     if (previous !== undefined && previous.timestamp === sample.timestamp && previous.lat === sample.lat && previous.lon === sample.lon) {
       return;
     }
-    device.newestSampleAt = sample.timestamp;
+    device.newestSampleAt = order;
     device.newestSample = sample;
     const position: Position = { lat: sample.lat, lon: sample.lon, t: now };
     this.#setOwnPosition(user, position);
@@ -557,38 +751,67 @@ export class NearbyCore {
 
   /** Cache write with TTL and one publish on the user's own channel: constant work per update. */
   #shareOwnPosition(user: LocalUser, position: Position): void {
+    const epoch = user.sharingVersion;
+    // A newer position makes a withdrawal still waiting to be written pointless.
+    if (this.#retries.size > 0) this.#retries.cancel(`entry ${user.id}`);
     this.#cache
-      .set(user.id, { lat: position.lat, lon: position.lon, updatedAt: position.t }, this.#options.inactiveAfterMs)
+      .set(user.id, { lat: position.lat, lon: position.lon, updatedAt: position.t, epoch }, this.#options.inactiveAfterMs)
       .catch((error: unknown) => this.#reportError('location cache write failed', error));
-    this.#broadcast({ k: 'loc', s: this.#options.serverId, u: user.id, lat: position.lat, lon: position.lon, t: position.t });
+    this.#broadcast({ k: 'loc', s: this.#options.serverId, u: user.id, lat: position.lat, lon: position.lon, t: position.t, e: epoch });
   }
 
   // ------------------------------------------------------------------ friend graph changes
 
   /** Applies "`friendId` is now a friend of `userId`" here and tells the other servers. */
   async friendAdded(userId: string, friendId: string): Promise<void> {
-    await this.#broadcastAndApply({ k: 'fa', s: this.#options.serverId, u: userId, f: friendId });
+    await this.#friendChange('fa', userId, friendId);
   }
 
   /** Applies "`friendId` is no longer a friend of `userId`" here and tells the other servers. */
   async friendRemoved(userId: string, friendId: string): Promise<void> {
-    await this.#broadcastAndApply({ k: 'fr', s: this.#options.serverId, u: userId, f: friendId });
+    await this.#friendChange('fr', userId, friendId);
   }
 
-  async #broadcastAndApply(message: BusMessage & { k: 'fa' | 'fr' }): Promise<void> {
-    this.#publish(message.u, message);
+  async #friendChange(kind: 'fa' | 'fr', userId: string, friendId: string): Promise<void> {
+    const message = { k: kind, s: this.#options.serverId, u: userId, f: friendId, v: this.#clock.next() } as const;
+    this.#announce(message);
     await this.#applyFriendChange(message);
   }
 
-  async #applyFriendChange(message: { k: 'fa' | 'fr'; u: string; f: string }): Promise<void> {
+  async #applyFriendChange(message: { k: 'fa' | 'fr'; u: string; f: string; v: number }): Promise<void> {
     const user = this.#users.get(message.u);
     if (user === undefined) return;
     await user.ready.catch(() => undefined);
     await user.run(async () => {
       if (user.removed) return;
+      // A change that arrives after a newer one about the same friend (late, or published again) is stale.
+      if (message.v <= (user.friendVersions.get(message.f) ?? 0)) return;
+      user.friendVersions.set(message.f, message.v);
       if (message.k === 'fa') await this.#addFriend(user, message.f);
       else this.#removeFriend(user, message.f);
     });
+  }
+
+  /**
+   * Makes the user's friends what the host's friend graph says, for friendships whose change
+   * this process may have missed; a change applied since `readAt` is newer than the graph read.
+   * Runs inside the user's queue.
+   */
+  async #adoptFriends(user: LocalUser, friends: Set<string>, readAt: number): Promise<void> {
+    const stale = (friendId: string) => (user.friendVersions.get(friendId) ?? 0) < readAt;
+    for (const friendId of friends) {
+      if (user.removed) return;
+      if (user.friends.has(friendId) || !stale(friendId)) continue;
+      user.friendVersions.set(friendId, readAt);
+      await this.#addFriend(user, friendId);
+    }
+    // A capped list does not say which friends beyond the cap were dropped.
+    if (friends.size >= this.#options.maxFriends) return;
+    for (const friendId of [...user.friends]) {
+      if (friends.has(friendId) || !stale(friendId)) continue;
+      user.friendVersions.set(friendId, readAt);
+      this.#removeFriend(user, friendId);
+    }
   }
 
   async #addFriend(user: LocalUser, friendId: string): Promise<void> {
@@ -625,7 +848,17 @@ export class NearbyCore {
   #channel(userId: string): ChannelState {
     let state = this.#channels.get(userId);
     if (state === undefined) {
-      state = { userId, idJson: JSON.stringify(userId), followers: new Set(), owner: undefined, last: undefined, encoded: undefined };
+      state = {
+        userId,
+        idJson: JSON.stringify(userId),
+        followers: new Set(),
+        owner: undefined,
+        last: undefined,
+        encoded: undefined,
+        epoch: 0,
+        offVersion: undefined,
+        goneAt: Number.NEGATIVE_INFINITY,
+      };
       this.#channels.set(userId, state);
     }
     return state;
@@ -762,6 +995,17 @@ export class NearbyCore {
     this.#publish(message.u, message);
   }
 
+  /** Publishes a change that must reach every process: kept until a probe confirms it, and published again after an outage. */
+  #announce(message: BusMessage): void {
+    if (this.#health !== undefined) this.#controlLog.record(message, this.#health.sentSeq);
+    this.#publish(message.u, message);
+  }
+
+  #announceAndApply(message: BusMessage): void {
+    this.#apply(message);
+    this.#announce(message);
+  }
+
   #publish(userId: string, message: BusMessage): void {
     this.counters.busMessagesPublished++;
     this.#pubsub
@@ -770,6 +1014,10 @@ export class NearbyCore {
   }
 
   #onBusMessage(channel: string, text: string): void {
+    if (channel === this.#probeChannel) {
+      this.#onProbe(text);
+      return;
+    }
     this.counters.busMessagesIn++;
     // Our own messages come back too; they were applied when sent. Skip them before parsing.
     // (A user id containing this text would be escaped inside its own JSON string.)
@@ -792,33 +1040,32 @@ export class NearbyCore {
       case 'loc': {
         if (state === undefined) return;
         if (state.last !== undefined && state.last.t > message.t) return; // older than what we have
-        const position: Position = { lat: message.lat, lon: message.lon, t: message.t };
-        this.#setLast(state, position);
-        if (remote && state.owner !== undefined) this.#setOwnPosition(state.owner, position);
-        for (const follower of state.followers) this.#evaluate(follower, state);
+        this.#applyPosition(state, { lat: message.lat, lon: message.lon, t: message.t }, message.e, remote);
         return;
       }
       case 'off':
-      case 'bye': {
-        if (state === undefined) return;
-        this.#setLast(state, undefined);
-        const reason = message.k === 'off' ? LeaveReason.SHARING_OFF : LeaveReason.OFFLINE;
-        for (const follower of state.followers) {
-          if (follower.visible.delete(message.u)) this.#leftToUser(follower, message.u, state.idJson, reason);
-        }
-        if (message.k === 'off' && remote && state.owner !== undefined) void this.#changeSharing(state.owner, false, false);
+        if (state !== undefined) this.#applySharingOff(state, message.v, remote);
         return;
-      }
       case 'on':
-        if (remote && state?.owner !== undefined) void this.#changeSharing(state.owner, true, false);
+        if (state === undefined || message.v <= state.epoch) return;
+        state.epoch = message.v;
+        state.offVersion = undefined;
+        if (remote && state.owner !== undefined) void this.#changeSharing(state.owner, true, message.v);
+        return;
+      case 'bye':
+        if (state !== undefined) this.#applySignOff(state, message.t);
         return;
       case 'rad': {
         const owner = state?.owner;
         if (!remote || owner === undefined || !this.#validRadius(message.r)) return;
-        void owner.run(() => {
-          owner.radiusKm = message.r;
-          this.#sendSnapshot(owner);
-        });
+        owner
+          .run(() => {
+            if (message.v <= owner.radiusVersion) return;
+            owner.radiusKm = message.r;
+            owner.radiusVersion = message.v;
+            this.#sendSnapshot(owner);
+          })
+          .catch((error: unknown) => this.#reportError('radius change failed', error));
         return;
       }
       case 'fa':
@@ -826,6 +1073,147 @@ export class NearbyCore {
         if (remote) void this.#applyFriendChange(message);
         return;
     }
+  }
+
+  /**
+   * A new position of `state`'s user, unless it was shared under a sharing setting that a known
+   * "sharing off" replaced, or received before a known sign-off.
+   */
+  #applyPosition(state: ChannelState, position: Position, epoch: number, remote: boolean): void {
+    if (epoch > state.epoch) {
+      // Shared under a sharing change this process had not heard of: that change was "on".
+      state.epoch = epoch;
+      state.offVersion = undefined;
+    } else if (state.offVersion !== undefined && epoch <= state.offVersion) {
+      return;
+    }
+    if (position.t <= state.goneAt) return;
+    this.#setLast(state, position);
+    if (remote && state.owner !== undefined) this.#setOwnPosition(state.owner, position);
+    for (const follower of state.followers) this.#evaluate(follower, state);
+  }
+
+  /** `state`'s user turned sharing off with change `version`: they leave every list here, unless a newer change is known. */
+  #applySharingOff(state: ChannelState, version: number, remote: boolean): void {
+    if (version <= state.epoch) return;
+    state.epoch = version;
+    state.offVersion = version;
+    this.#withdraw(state, LeaveReason.SHARING_OFF);
+    if (remote && state.owner !== undefined) void this.#changeSharing(state.owner, false, version);
+  }
+
+  /** `state`'s user signed off at server time `t`: positions received until then leave every list here. */
+  #applySignOff(state: ChannelState, t: number): void {
+    // Connected here, so not signed off (the announcement raced a reconnect).
+    if (state.owner !== undefined) return;
+    state.goneAt = Math.max(state.goneAt, t);
+    if (state.last !== undefined && state.last.t <= t) this.#withdraw(state, LeaveReason.OFFLINE);
+  }
+
+  #withdraw(state: ChannelState, reason: LeaveReason): void {
+    this.#setLast(state, undefined);
+    for (const follower of state.followers) {
+      if (follower.visible.delete(state.userId)) this.#leftToUser(follower, state.userId, state.idJson, reason);
+    }
+  }
+
+  // ------------------------------------------------------------------ recovery after an outage
+
+  #onProbe(text: string): void {
+    const health = this.#health;
+    if (health === undefined) return;
+    const match = /"n":(\d+)/.exec(text);
+    if (match === null) return;
+    // Echo first: coming back up publishes unconfirmed changes again before confirmation forgets them.
+    health.echo(Number(match[1]));
+    this.#controlLog.confirm(health.confirmedSeq);
+  }
+
+  #onBusDown(): void {
+    this.counters.busOutages++;
+    this.#reportError(
+      'pubsub',
+      new NearbyError(ErrorCode.ADAPTER_UNAVAILABLE, 'pubsub: probes stopped coming back; cross-process delivery is interrupted'),
+    );
+  }
+
+  /**
+   * The bus carries probes again: announce again what no probe confirmed, retry waiting writes,
+   * and re-read every view twice (now, and once the other processes have caught up).
+   */
+  #onBusUp(): void {
+    if (this.#stopped) return;
+    const health = this.#health!;
+    for (const message of this.#controlLog.unconfirmed()) {
+      this.counters.changesRepublished++;
+      this.#controlLog.record(message, health.sentSeq);
+      this.#publish(message.u, message);
+    }
+    this.#retries.retryNow();
+    this.#requestReconcile(true);
+    this.#later(RECONCILE_AGAIN_AFTER_MS, () => this.#requestReconcile(false));
+  }
+
+  /** Reconciliations run one at a time, in the order requested. */
+  #requestReconcile(withFriends: boolean): void {
+    this.#reconciling = this.#reconciling
+      .then(() => (this.#stopped ? undefined : this.#reconcile(withFriends)))
+      .catch((error: unknown) => this.#reportError('reconciliation failed', error));
+  }
+
+  /**
+   * Re-reads what the views of this process's users depend on, for changes whose announcement
+   * was lost: friend lists from the host (`withFriends`), saved settings, and the cache entries
+   * of every channel followed here. Each is applied only where newer than what is known.
+   */
+  async #reconcile(withFriends: boolean): Promise<void> {
+    this.counters.reconciliations++;
+    const users = [...this.#users.values()];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < users.length) await this.#reconcileUser(users[next++]!, withFriends);
+    };
+    await Promise.all(Array.from({ length: Math.min(RECONCILE_CONCURRENCY, users.length) }, worker));
+    const ids = [...this.#channels.keys()];
+    for (let i = 0; i < ids.length && !this.#stopped; i += CACHE_READ_CHUNK) {
+      const cached = await this.#cache.getMany(ids.slice(i, i + CACHE_READ_CHUNK));
+      for (const [id, entry] of cached) this.#applyCacheEntry(id, entry);
+    }
+  }
+
+  async #reconcileUser(user: LocalUser, withFriends: boolean): Promise<void> {
+    try {
+      await user.ready;
+    } catch {
+      return;
+    }
+    if (user.removed) return;
+    const readAt = this.#now();
+    let friends: readonly string[] | undefined;
+    let settings: UserSettings | undefined;
+    try {
+      [friends, settings] = await Promise.all([
+        withFriends ? this.#options.friends.getFriends(user.id) : undefined,
+        this.#cache.getSettings?.(user.id),
+      ]);
+    } catch (error) {
+      this.#reportError(`reconciliation of ${user.id} failed`, error);
+      return;
+    }
+    await user.run(async () => {
+      if (settings !== undefined) await this.#adoptSettings(user, settings);
+      if (friends !== undefined && !user.removed) await this.#adoptFriends(user, this.#normalizeFriends(user.id, friends), readAt);
+    });
+  }
+
+  /** Runs `callback` after `ms` on the injected timers, unless the engine stops first. */
+  #later(ms: number, callback: () => void): void {
+    if (this.#stopped) return;
+    const handle = this.#options.timers.setTimeout(() => {
+      this.#timers.delete(handle);
+      if (!this.#stopped) callback();
+    }, ms);
+    this.#timers.add(handle);
   }
 
   // ------------------------------------------------------------------ maintenance

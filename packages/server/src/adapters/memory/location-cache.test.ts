@@ -75,14 +75,28 @@ describe('MemoryLocationCache', () => {
     }
   });
 
-  it('deletes an entry; deleting an unknown user is harmless', async () => {
+  it('keeps a withdrawal in place of a position, with the same TTL', async () => {
+    const t = setup();
+    await t.cache.set('alice', { lat: 1, lon: 2, updatedAt: 3, epoch: 0 }, 60_000);
+    await t.cache.set('alice', { withdrawn: 'sharing_off', at: 4, epoch: 4 }, 60_000);
+    await t.cache.set('bob', { withdrawn: 'offline', at: 5 }, 60_000);
+    expect(await t.cache.getMany(['alice', 'bob'])).toEqual(
+      new Map<string, unknown>([
+        ['alice', { withdrawn: 'sharing_off', at: 4, epoch: 4 }],
+        ['bob', { withdrawn: 'offline', at: 5 }],
+      ]),
+    );
+    t.advance(60_000);
+    expect((await t.cache.getMany(['alice', 'bob'])).size).toBe(0);
+  });
+
+  it('merges settings per field by version: a late write of an older change never undoes a newer one', async () => {
     const { cache } = setup();
-    await cache.set('alice', { lat: 1, lon: 2, updatedAt: 3 }, 60_000);
-    await cache.set('bob', { lat: 4, lon: 5, updatedAt: 6 }, 60_000);
-    await cache.delete('alice');
-    await cache.delete('nobody');
-    expect([...(await cache.getMany(['alice', 'bob'])).keys()]).toEqual(['bob']);
-    expect(cache.size).toBe(1);
+    await cache.setSettings('alice', { radiusKm: 5, radiusVersion: 10, sharing: false, sharingVersion: 20 });
+    await cache.setSettings('alice', { radiusKm: 3, radiusVersion: 30, sharing: true, sharingVersion: 15 });
+    expect(await cache.getSettings('alice')).toEqual({ radiusKm: 3, radiusVersion: 30, sharing: false, sharingVersion: 20 });
+    await cache.setSettings('alice', { radiusKm: 9, radiusVersion: 30, sharing: true, sharingVersion: 21 });
+    expect(await cache.getSettings('alice')).toEqual({ radiusKm: 9, radiusVersion: 30, sharing: true, sharingVersion: 21 });
   });
 
   it('copies locations in and out, so callers cannot change what is cached', async () => {
@@ -90,7 +104,7 @@ describe('MemoryLocationCache', () => {
     const location = { lat: 1, lon: 2, updatedAt: 3 };
     await cache.set('alice', location, 60_000);
     location.lat = 99;
-    const first = (await cache.getMany(['alice'])).get('alice')!;
+    const first = (await cache.getMany(['alice'])).get('alice') as { lat: number; lon: number };
     expect(first.lat).toBe(1);
     first.lon = 99;
     expect((await cache.getMany(['alice'])).get('alice')).toEqual({ lat: 1, lon: 2, updatedAt: 3 });

@@ -1,4 +1,5 @@
-import type { CachedLocation, LocationCache, UserSettings } from '../types.js';
+import type { CacheEntry, LocationCache, UserSettings } from '../types.js';
+import { mergeSettings } from '../entries.js';
 import { globalTimers, type Timers } from '../../core/timers.js';
 
 export interface MemoryLocationCacheOptions {
@@ -7,7 +8,7 @@ export interface MemoryLocationCacheOptions {
 }
 
 interface Entry {
-  location: CachedLocation;
+  value: CacheEntry;
   expiresAt: number;
 }
 
@@ -36,14 +37,14 @@ export class MemoryLocationCache implements LocationCache {
     return this.#entries.size;
   }
 
-  async set(userId: string, location: CachedLocation, ttlMs: number): Promise<void> {
-    this.#entries.set(userId, { location: { ...location }, expiresAt: this.#now() + ttlMs });
+  async set(userId: string, entry: CacheEntry, ttlMs: number): Promise<void> {
+    this.#entries.set(userId, { value: { ...entry }, expiresAt: this.#now() + ttlMs });
     if (++this.#writesSinceSweep >= SWEEP_EVERY_WRITES) this.#sweep();
   }
 
-  async getMany(userIds: readonly string[]): Promise<Map<string, CachedLocation>> {
+  async getMany(userIds: readonly string[]): Promise<Map<string, CacheEntry>> {
     const now = this.#now();
-    const found = new Map<string, CachedLocation>();
+    const found = new Map<string, CacheEntry>();
     for (const userId of userIds) {
       const entry = this.#entries.get(userId);
       if (entry === undefined) continue;
@@ -51,13 +52,9 @@ export class MemoryLocationCache implements LocationCache {
         this.#entries.delete(userId);
         continue;
       }
-      found.set(userId, { ...entry.location });
+      found.set(userId, { ...entry.value });
     }
     return found;
-  }
-
-  async delete(userId: string): Promise<void> {
-    this.#entries.delete(userId);
   }
 
   async getSettings(userId: string): Promise<UserSettings | undefined> {
@@ -66,7 +63,7 @@ export class MemoryLocationCache implements LocationCache {
   }
 
   async setSettings(userId: string, settings: UserSettings): Promise<void> {
-    this.#settings.set(userId, { ...settings });
+    this.#settings.set(userId, mergeSettings(this.#settings.get(userId), settings));
   }
 
   async addPresence(userId: string, serverId: string): Promise<void> {

@@ -28,6 +28,8 @@ export interface RedisAdaptersOptions {
   keyPrefix?: string;
   /** How long `server.listen()` waits for Redis before failing. Default 5 000 ms. */
   connectTimeoutMs?: number;
+  /** How long a crashed process still counts as holding its users (presence). Default 30 000 ms. */
+  livenessTtlMs?: number;
   /** Receives connection errors (Redis down, reconnect attempts). Default: ignored, the server reports failed operations. */
   onError?: (error: Error) => void;
 }
@@ -69,6 +71,7 @@ export function createRedisAdapters(options: RedisAdaptersOptions = {}): RedisAd
     client: commands,
     connectTimeoutMs,
     ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
+    ...(options.livenessTtlMs === undefined ? {} : { livenessTtlMs: options.livenessTtlMs }),
   });
   const pubsub = new RedisPubSub({ publisher: commands, subscriber, connectTimeoutMs });
   return {

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import type { CachedLocation, LocationCache, UserSettings } from '../types.js';
+import type { CacheEntry, LocationCache, UserSettings } from '../types.js';
+import { isWithdrawal } from '../entries.js';
 import { closeClient, whenReady } from './connection.js';
 
 export interface RedisLocationCacheOptions {
@@ -11,7 +12,35 @@ export interface RedisLocationCacheOptions {
   connectTimeoutMs?: number;
   /** Whether `close()` also closes `client` (true when the cache created it). Default false. */
   ownsClient?: boolean;
+  /**
+   * How long a process that stopped refreshing its liveness key (it crashed) still counts as
+   * holding its users. Refreshed every third of it. Default 30 000 ms.
+   */
+  livenessTtlMs?: number;
 }
+
+/**
+ * Saves settings field by field, keeping the value with the higher version (`r,s,rv,sv`; a
+ * value saved without versions counts as version 0). Compares numbers but writes the strings it
+ * was given or found, so no number formatting happens in Lua.
+ */
+const MERGE_SETTINGS_SCRIPT = `
+local r, s, rv, sv = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local current = redis.call('GET', KEYS[1])
+if current then
+  local cr, cs, crv, csv = string.match(current, '^([^,]*),([^,]*),?([^,]*),?([^,]*)$')
+  if cr then
+    if crv == '' then crv = '0' end
+    if csv == '' then csv = '0' end
+    if tonumber(crv) > tonumber(rv) then r = cr; rv = crv end
+    if tonumber(csv) > tonumber(sv) then s = cs; sv = csv end
+  end
+end
+redis.call('SET', KEYS[1], r .. ',' .. s .. ',' .. rv .. ',' .. sv)
+return 1
+`;
+
+type MergingRedis = Redis & { nearbyMergeSettings(key: string, r: string, s: string, rv: string, sv: string): Promise<number> };
 
 /** Presence sets of users nobody touches expire after this long. */
 const PRESENCE_TTL_SECONDS = 24 * 60 * 60;
@@ -19,14 +48,13 @@ const PRESENCE_TTL_SECONDS = 24 * 60 * 60;
  * Each process that records presence keeps `<prefix>srv:<serverId>` alive; a process that
  * crashed stops counting as holding its users within this time.
  */
-const LIVENESS_TTL_MS = 30_000;
-const LIVENESS_REFRESH_MS = 10_000;
+const DEFAULT_LIVENESS_TTL_MS = 30_000;
 
 /**
- * Latest location per user in Redis: one key per user, `lat,lon,updatedAt`, with a TTL in
- * milliseconds. A write is one `SET … PX`; reading a whole friend list is one `MGET`, however
+ * Latest entry per user in Redis: one key per user (a position `lat,lon,updatedAt,epoch`, or a
+ * withdrawal `~off,at,epoch` / `~bye,at`), with a TTL in milliseconds. A write is one `SET … PX`; reading a whole friend list is one `MGET`, however
  * many friends (one round trip for 5000). Also keeps account settings (`<prefix>set:<id>`,
- * `radiusKm,sharing`, no expiry) and presence (`<prefix>on:<id>`, a set of server ids, each
+ * `radiusKm,sharing,radiusVersion,sharingVersion`, no expiry, merged per field by a script) and presence (`<prefix>on:<id>`, a set of server ids, each
  * counted only while that server's `<prefix>srv:<serverId>` liveness key exists).
  */
 export class RedisLocationCache implements LocationCache {
@@ -34,6 +62,7 @@ export class RedisLocationCache implements LocationCache {
   readonly #prefix: string;
   readonly #connectTimeoutMs: number;
   readonly #ownsClient: boolean;
+  readonly #livenessTtlMs: number;
   readonly #liveness = new Map<string, ReturnType<typeof setInterval>>();
   /** Presence this process registered (user → server ids), registered again if Redis lost it. */
   readonly #present = new Map<string, Set<string>>();
@@ -44,6 +73,13 @@ export class RedisLocationCache implements LocationCache {
     this.#prefix = options.keyPrefix ?? 'nearby:';
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.#ownsClient = options.ownsClient ?? false;
+    this.#livenessTtlMs = options.livenessTtlMs ?? DEFAULT_LIVENESS_TTL_MS;
+    if (!Number.isFinite(this.#livenessTtlMs) || this.#livenessTtlMs < 1_000) {
+      throw new RangeError(`livenessTtlMs must be at least 1000, got ${String(options.livenessTtlMs)}`);
+    }
+    if (typeof (this.#client as unknown as Partial<MergingRedis>).nearbyMergeSettings !== 'function') {
+      this.#client.defineCommand('nearbyMergeSettings', { numberOfKeys: 1, lua: MERGE_SETTINGS_SCRIPT });
+    }
     this.#client.on('ready', () => {
       if (this.#readyBefore) this.#restorePresence();
       this.#readyBefore = true;
@@ -51,41 +87,43 @@ export class RedisLocationCache implements LocationCache {
     if (this.#client.status === 'ready') this.#readyBefore = true;
   }
 
+  /** How long a crashed process still counts as holding its users. */
+  get presenceExpiryMs(): number {
+    return this.#livenessTtlMs;
+  }
+
   connect(): Promise<void> {
     return whenReady(this.#client, this.#connectTimeoutMs);
   }
 
-  async set(userId: string, location: CachedLocation, ttlMs: number): Promise<void> {
+  async set(userId: string, entry: CacheEntry, ttlMs: number): Promise<void> {
     const ttl = Math.max(1, Math.ceil(ttlMs));
-    await this.#client.set(this.#key('loc', userId), encodeLocation(location), 'PX', ttl);
+    await this.#client.set(this.#key('loc', userId), encodeEntry(entry), 'PX', ttl);
   }
 
-  async getMany(userIds: readonly string[]): Promise<Map<string, CachedLocation>> {
-    const found = new Map<string, CachedLocation>();
+  async getMany(userIds: readonly string[]): Promise<Map<string, CacheEntry>> {
+    const found = new Map<string, CacheEntry>();
     if (userIds.length === 0) return found;
     const values = await this.#client.mget(userIds.map((id) => this.#key('loc', id)));
     for (let i = 0; i < userIds.length; i++) {
-      const location = decodeLocation(values[i]);
-      if (location !== undefined) found.set(userIds[i]!, location);
+      const entry = decodeEntry(values[i]);
+      if (entry !== undefined) found.set(userIds[i]!, entry);
     }
     return found;
   }
 
-  async delete(userId: string): Promise<void> {
-    await this.#client.del(this.#key('loc', userId));
-  }
-
   async getSettings(userId: string): Promise<UserSettings | undefined> {
-    const value = await this.#client.get(this.#key('set', userId));
-    if (value === null) return undefined;
-    const [radius, sharing] = value.split(',');
-    const radiusKm = Number(radius);
-    if (!Number.isFinite(radiusKm) || radiusKm <= 0 || (sharing !== '1' && sharing !== '0')) return undefined;
-    return { radiusKm, sharing: sharing === '1' };
+    return decodeSettings(await this.#client.get(this.#key('set', userId)));
   }
 
   async setSettings(userId: string, settings: UserSettings): Promise<void> {
-    await this.#client.set(this.#key('set', userId), `${settings.radiusKm},${settings.sharing ? 1 : 0}`);
+    await (this.#client as unknown as MergingRedis).nearbyMergeSettings(
+      this.#key('set', userId),
+      String(settings.radiusKm),
+      settings.sharing ? '1' : '0',
+      String(settings.radiusVersion ?? 0),
+      String(settings.sharingVersion ?? 0),
+    );
   }
 
   async addPresence(userId: string, serverId: string): Promise<void> {
@@ -133,7 +171,7 @@ export class RedisLocationCache implements LocationCache {
    */
   #restorePresence(): void {
     const pipeline = this.#client.pipeline();
-    for (const serverId of this.#liveness.keys()) pipeline.set(this.#key('srv', serverId), '1', 'PX', LIVENESS_TTL_MS);
+    for (const serverId of this.#liveness.keys()) pipeline.set(this.#key('srv', serverId), '1', 'PX', this.#livenessTtlMs);
     for (const [userId, servers] of this.#present) {
       const key = this.#key('on', userId);
       pipeline.sadd(key, ...servers).expire(key, PRESENCE_TTL_SECONDS);
@@ -144,24 +182,53 @@ export class RedisLocationCache implements LocationCache {
   #keepAlive(serverId: string): void {
     if (this.#liveness.has(serverId)) return;
     const refresh = () => {
-      this.#client.set(this.#key('srv', serverId), '1', 'PX', LIVENESS_TTL_MS).catch(() => undefined);
+      this.#client.set(this.#key('srv', serverId), '1', 'PX', this.#livenessTtlMs).catch(() => undefined);
     };
     refresh();
-    const timer = setInterval(refresh, LIVENESS_REFRESH_MS);
+    const timer = setInterval(refresh, Math.floor(this.#livenessTtlMs / 3));
     timer.unref();
     this.#liveness.set(serverId, timer);
   }
 }
 
-/** A cached location as stored in its key: `lat,lon,updatedAt`. */
-export function encodeLocation(location: CachedLocation): string {
-  return `${location.lat},${location.lon},${location.updatedAt}`;
+/** A cache entry as stored in its key: `lat,lon,updatedAt,epoch`, `~off,at,epoch` or `~bye,at`. */
+export function encodeEntry(entry: CacheEntry): string {
+  if (isWithdrawal(entry)) {
+    return entry.withdrawn === 'sharing_off' ? `~off,${entry.at},${entry.epoch ?? 0}` : `~bye,${entry.at}`;
+  }
+  return `${entry.lat},${entry.lon},${entry.updatedAt},${entry.epoch ?? 0}`;
 }
 
-/** The location stored in a key, or `undefined` for a missing or unreadable value. */
-export function decodeLocation(value: string | null | undefined): CachedLocation | undefined {
+/** The entry stored in a key, or `undefined` for a missing or unreadable value. Reads the older `lat,lon,updatedAt` too. */
+export function decodeEntry(value: string | null | undefined): CacheEntry | undefined {
   if (value === null || value === undefined) return undefined;
-  const [lat, lon, updatedAt] = value.split(',').map(Number);
+  if (value.startsWith('~')) {
+    const [kind, at, epoch] = value.slice(1).split(',');
+    const time = Number(at);
+    if (!Number.isFinite(time)) return undefined;
+    if (kind === 'off') return { withdrawn: 'sharing_off', at: time, epoch: finiteOr(Number(epoch), 0) };
+    if (kind === 'bye') return { withdrawn: 'offline', at: time };
+    return undefined;
+  }
+  const [lat, lon, updatedAt, epoch] = value.split(',').map(Number);
   if (!Number.isFinite(lat) || !Number.isFinite(lon) || !Number.isFinite(updatedAt)) return undefined;
-  return { lat: lat!, lon: lon!, updatedAt: updatedAt! };
+  return { lat: lat!, lon: lon!, updatedAt: updatedAt!, epoch: finiteOr(epoch, 0) };
+}
+
+/** Settings as stored: `radiusKm,sharing[,radiusVersion,sharingVersion]`; `undefined` when missing or unreadable. */
+export function decodeSettings(value: string | null): UserSettings | undefined {
+  if (value === null) return undefined;
+  const [radius, sharing, radiusVersion, sharingVersion] = value.split(',');
+  const radiusKm = Number(radius);
+  if (!Number.isFinite(radiusKm) || radiusKm <= 0 || (sharing !== '1' && sharing !== '0')) return undefined;
+  return {
+    radiusKm,
+    sharing: sharing === '1',
+    radiusVersion: finiteOr(Number(radiusVersion ?? 0), 0),
+    sharingVersion: finiteOr(Number(sharingVersion ?? 0), 0),
+  };
+}
+
+function finiteOr(value: number | undefined, fallback: number): number {
+  return value !== undefined && Number.isFinite(value) ? value : fallback;
 }

@@ -23,6 +23,8 @@ export interface ShardedRedisAdaptersOptions {
   virtualNodes?: number;
   /** How long `server.listen()` waits for each Redis before failing. Default 5 000 ms. */
   connectTimeoutMs?: number;
+  /** How long a crashed process still counts as holding its users (presence on the primary). Default 30 000 ms. */
+  livenessTtlMs?: number;
   /** After a ring change, publishes also reach a channel's previous node for this long. Default 5 000 ms. */
   transitionMs?: number;
   /**
@@ -80,7 +82,13 @@ export function createShardedRedisAdapters(options: ShardedRedisAdaptersOptions)
   const primaryClient = new Redis(options.primaryUrl, { ...FAIL_FAST_OPTIONS, ...options.redis, connectionName: 'nearby-primary' });
   primaryClient.on('error', options.onError ?? (() => {}));
   const keyPrefix = options.keyPrefix ?? 'nearby:';
-  const primary = new RedisLocationCache({ client: primaryClient, keyPrefix, connectTimeoutMs, ownsClient: true });
+  const primary = new RedisLocationCache({
+    client: primaryClient,
+    keyPrefix,
+    connectTimeoutMs,
+    ownsClient: true,
+    ...(options.livenessTtlMs === undefined ? {} : { livenessTtlMs: options.livenessTtlMs }),
+  });
   const cache = new ShardedRedisLocationCache({ pool, primary, keyPrefix });
   const pubsub = new ShardedRedisPubSub({
     pool,

@@ -1,5 +1,6 @@
-import type { CachedLocation, LocationCache, UserSettings } from '../types.js';
-import { decodeLocation, encodeLocation, type RedisLocationCache } from './location-cache.js';
+import type { CacheEntry, LocationCache, UserSettings } from '../types.js';
+import { isWithdrawal } from '../entries.js';
+import { decodeEntry, encodeEntry, type RedisLocationCache } from './location-cache.js';
 import type { RedisShard, RedisShardPool } from './shard-pool.js';
 
 export interface ShardedRedisLocationCacheOptions {
@@ -19,7 +20,7 @@ export interface ShardedRedisLocationCacheOptions {
  * user's node, reading a friend list is one `MGET` per node holding some of the friends, in
  * parallel. For the pool's handover after a ring change, users not yet found on their new node
  * are read from their previous one (a user rewrites their location within one update interval,
- * so the handover should exceed it), and a delete removes both copies, so a user who stopped
+ * so the handover should exceed it), and a withdrawal is written to both, so a user who stopped
  * sharing is never found on a stale node. Settings and presence go to `primary`.
  */
 export class ShardedRedisLocationCache implements LocationCache {
@@ -37,24 +38,26 @@ export class ShardedRedisLocationCache implements LocationCache {
     await Promise.all([this.#pool.connect(), this.#primary.connect()]);
   }
 
-  async set(userId: string, location: CachedLocation, ttlMs: number): Promise<void> {
-    await this.#pool.owner(userId).commands.set(this.#key(userId), encodeLocation(location), 'PX', Math.max(1, Math.ceil(ttlMs)));
+  get presenceExpiryMs(): number {
+    return this.#primary.presenceExpiryMs;
   }
 
-  async getMany(userIds: readonly string[]): Promise<Map<string, CachedLocation>> {
-    const found = new Map<string, CachedLocation>();
+  async set(userId: string, entry: CacheEntry, ttlMs: number): Promise<void> {
+    const key = this.#key(userId);
+    const value = encodeEntry(entry);
+    const ttl = Math.max(1, Math.ceil(ttlMs));
+    const previous = isWithdrawal(entry) ? this.#pool.previousOwner(userId, this.#pool.handoverMs) : undefined;
+    await Promise.all([this.#pool.owner(userId).commands.set(key, value, 'PX', ttl), previous?.commands.set(key, value, 'PX', ttl)]);
+  }
+
+  async getMany(userIds: readonly string[]): Promise<Map<string, CacheEntry>> {
+    const found = new Map<string, CacheEntry>();
     if (userIds.length === 0) return found;
     await this.#readFrom(userIds, (id) => this.#pool.owner(id), found);
     const handover = this.#pool.handoverMs;
     const missing = userIds.filter((id) => !found.has(id) && this.#pool.previousOwner(id, handover) !== undefined);
     if (missing.length > 0) await this.#readFrom(missing, (id) => this.#pool.previousOwner(id, handover)!, found);
     return found;
-  }
-
-  async delete(userId: string): Promise<void> {
-    const key = this.#key(userId);
-    const previous = this.#pool.previousOwner(userId, this.#pool.handoverMs);
-    await Promise.all([this.#pool.owner(userId).commands.del(key), previous?.commands.del(key)]);
   }
 
   getSettings(userId: string): Promise<UserSettings | undefined> {
@@ -79,7 +82,7 @@ export class ShardedRedisLocationCache implements LocationCache {
   }
 
   /** One MGET per node, in parallel, adding what it finds to `found`. */
-  async #readFrom(userIds: readonly string[], nodeOf: (id: string) => RedisShard, found: Map<string, CachedLocation>): Promise<void> {
+  async #readFrom(userIds: readonly string[], nodeOf: (id: string) => RedisShard, found: Map<string, CacheEntry>): Promise<void> {
     const groups = new Map<RedisShard, string[]>();
     for (const id of userIds) {
       const shard = nodeOf(id);
@@ -91,8 +94,8 @@ export class ShardedRedisLocationCache implements LocationCache {
       [...groups].map(async ([shard, ids]) => {
         const values = await shard.commands.mget(ids.map((id) => this.#key(id)));
         for (let i = 0; i < ids.length; i++) {
-          const location = decodeLocation(values[i]);
-          if (location !== undefined) found.set(ids[i]!, location);
+          const entry = decodeEntry(values[i]);
+          if (entry !== undefined) found.set(ids[i]!, entry);
         }
       }),
     );
