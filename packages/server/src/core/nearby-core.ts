@@ -773,7 +773,7 @@ export class NearbyCore {
   }
 
   async #friendChange(kind: 'fa' | 'fr', userId: string, friendId: string): Promise<void> {
-    const message = { k: kind, s: this.#options.serverId, u: userId, f: friendId, v: this.#clock.next() } as const;
+    const message = { k: kind, s: this.#options.serverId, u: userId, f: friendId, v: this.#clock.nextUnique() } as const;
     this.#announce(message);
     await this.#applyFriendChange(message);
   }
