@@ -1149,9 +1149,28 @@ export class NearbyCore {
       this.#controlLog.record(message, health.sentSeq);
       this.#publish(message.u, message);
     }
+    this.#republishPositions();
     this.#retries.retryNow();
     this.#requestReconcile(true);
     this.#later(RECONCILE_AGAIN_AFTER_MS, () => this.#requestReconcile(false));
+  }
+
+  /**
+   * Shares every local user's current position again, in the cache and on the bus: a position
+   * that arrived while the bus was down (a fix, or sharing turned on) reached no other process.
+   * One write and one publish per user; friends here already have it.
+   */
+  #republishPositions(): void {
+    const now = this.#now();
+    for (const user of this.#users.values()) {
+      const position = user.location;
+      if (!user.sharing || position === undefined || now - position.t >= this.#options.inactiveAfterMs) continue;
+      const epoch = user.sharingVersion;
+      this.#cache
+        .set(user.id, { lat: position.lat, lon: position.lon, updatedAt: position.t, epoch }, this.#options.inactiveAfterMs)
+        .catch((error: unknown) => this.#reportError('location cache write failed', error));
+      this.#publish(user.id, { k: 'loc', s: this.#options.serverId, u: user.id, lat: position.lat, lon: position.lon, t: position.t, e: epoch });
+    }
   }
 
   /** Reconciliations run one at a time, in the order requested. */
