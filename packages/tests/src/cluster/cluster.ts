@@ -39,6 +39,8 @@ export interface ClusterOptions {
   serverOptions?: ClusterServerOptions;
   /** `connectTimeoutMs` of each child's Redis adapters. Default 5 000. */
   connectTimeoutMs?: number;
+  /** `livenessTtlMs` of each child's Redis adapters. Default: the adapters' own. */
+  livenessTtlMs?: number;
 }
 
 /** A set of server processes sharing one Redis, and the friend graph they all read. */
@@ -61,7 +63,9 @@ export interface ClusterEnv {
   fence(): Promise<void>;
   /** Whether process `serverIndex` is still running. */
   alive(serverIndex: number): boolean;
-  /** Processes that exited before `close()`, with their exit code or signal and the end of their stderr. */
+  /** Kills process `serverIndex` with SIGKILL, as a crash would, and waits for its exit. Not counted in `unexpectedExits`. */
+  kill(serverIndex: number): Promise<void>;
+  /** Processes that exited before `close()` other than by {@link kill}, with their exit code or signal and the end of their stderr. */
   readonly unexpectedExits: ReadonlyArray<{ serverIndex: number; code: number | null; signal: string | null; stderr: string }>;
   /** Closes every process politely, killing any that does not finish in time. Safe if some already died. */
   close(): Promise<void>;
@@ -245,6 +249,7 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterEnv>
   const runId = Math.random().toString(36).slice(2, 8);
   const children: ServerChild[] = [];
   const unexpectedExits: Array<{ serverIndex: number; code: number | null; signal: string | null; stderr: string }> = [];
+  const killed = new Set<number>();
   let closing = false;
   const killAll = (): void => {
     for (const child of children) if (child.running) child.process.kill('SIGKILL');
@@ -261,11 +266,12 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterEnv>
       [ENV.serverId]: serverId,
       [ENV.options]: JSON.stringify(options.serverOptions ?? {}),
       [ENV.connectTimeoutMs]: String(options.connectTimeoutMs ?? 5_000),
+      [ENV.livenessTtlMs]: options.livenessTtlMs === undefined ? '' : String(options.livenessTtlMs),
     };
     const child = new ServerChild(index, serverId, env, () => graph);
     children.push(child);
     void child.exited.then(({ code, signal }) => {
-      if (!closing) unexpectedExits.push({ serverIndex: index, code, signal, stderr: child.stderr });
+      if (!closing && !killed.has(index)) unexpectedExits.push({ serverIndex: index, code, signal, stderr: child.stderr });
     });
   }
 
@@ -321,6 +327,11 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterEnv>
       await Promise.all(children.map((c) => c.call({ op: 'fence', connection: 'subscriber' })));
     },
     alive: (serverIndex) => child(serverIndex).running,
+    async kill(serverIndex) {
+      const target = child(serverIndex);
+      killed.add(serverIndex);
+      await target.kill();
+    },
     unexpectedExits,
     async close() {
       closing = true;

@@ -91,6 +91,8 @@ export const ENV = {
   connectTimeoutMs: 'REDIS_CONNECT_TIMEOUT_MS',
   /** JSON of {@link ShardedConfig}: when set, the child uses sharded adapters on etcd discovery. */
   sharded: 'NEARBY_SHARDED',
+  /** `livenessTtlMs` of the Redis adapters, when set: how long a crashed process still counts as holding its users. */
+  livenessTtlMs: 'NEARBY_LIVENESS_TTL_MS',
   /** When set, the child prints the errors its server reports to stderr. */
   debug: 'NEARBY_CLUSTER_DEBUG',
 } as const;

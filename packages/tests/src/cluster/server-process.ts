@@ -45,6 +45,8 @@ const serverId = process.env[ENV.serverId] ?? `child-${process.pid}`;
 const debug = process.env[ENV.debug] !== undefined && process.env[ENV.debug] !== '';
 const extraOptions = JSON.parse(process.env[ENV.options] ?? '{}') as Partial<NearbyServerOptions>;
 const connectTimeoutMs = Number(process.env[ENV.connectTimeoutMs] ?? 5_000);
+const livenessTtl = process.env[ENV.livenessTtlMs];
+const liveness = livenessTtl === undefined || livenessTtl === '' ? {} : { livenessTtlMs: Number(livenessTtl) };
 
 let nextRequestId = 1;
 const pendingFriends = new Map<number, { resolve: (friends: string[]) => void; reject: (error: Error) => void }>();
@@ -87,7 +89,7 @@ interface Adapters {
 }
 
 function singleRedis(): Adapters {
-  const redis = createRedisAdapters({ url: redisUrl, connectTimeoutMs });
+  const redis = createRedisAdapters({ url: redisUrl, connectTimeoutMs, ...liveness });
   return {
     cache: redis.cache,
     pubsub: redis.pubsub,
@@ -106,6 +108,7 @@ function shardedRedis(config: ShardedConfig): Adapters {
     transitionMs: config.transitionMs,
     handoverMs: config.handoverMs,
     connectTimeoutMs,
+    ...liveness,
     onError: (error) => {
       if (debug) console.error(`[${serverId}] redis`, error instanceof Error ? error.message : error);
     },

@@ -45,6 +45,11 @@ export class RestartableProcess {
     });
   }
 
+  /** Sends `signal` without waiting for an exit (SIGSTOP, SIGCONT); nothing to do when not running. */
+  send(signal: NodeJS.Signals): void {
+    this.#child?.kill(signal);
+  }
+
   /** Sends `signal` and waits for the exit; nothing to do when not running. */
   async signal(signal: NodeJS.Signals): Promise<void> {
     const child = this.#child;

@@ -23,6 +23,7 @@ export class RedisServerProcess {
   readonly url: string;
   readonly #dir: string;
   readonly #process = new RestartableProcess('redis-server');
+  #paused = false;
 
   private constructor(port: number) {
     this.port = port;
@@ -58,10 +59,28 @@ export class RedisServerProcess {
   /** Kills redis-server at once (SIGKILL), as a crash would, and waits for it to exit. */
   async kill(): Promise<void> {
     await this.#process.signal('SIGKILL');
+    this.#paused = false;
+  }
+
+  /**
+   * Freezes redis-server (SIGSTOP): its sockets stay open but nothing is answered, as with a
+   * server stuck in a long command or a stalled VM.
+   */
+  pause(): void {
+    this.#process.send('SIGSTOP');
+    this.#paused = true;
+  }
+
+  /** Lets a paused redis-server run again (SIGCONT); it then answers what queued up meanwhile. */
+  resume(): void {
+    this.#process.send('SIGCONT');
+    this.#paused = false;
   }
 
   /** Stops redis-server and removes its directory. */
   async stop(): Promise<void> {
+    // A stopped process keeps SIGTERM pending until it runs again.
+    if (this.#paused) this.resume();
     await this.#process.signal('SIGTERM');
     rmSync(this.#dir, { recursive: true, force: true });
   }

@@ -2,7 +2,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 
 /**
  * A loopback TCP proxy in front of a server, so a test can cut every connection at once the
- * way a network drop would (the client sees 1006, the server a dead socket).
+ * way a network drop would (the client sees 1006, the server a dead socket), or black-hole them.
  */
 export class TcpProxy {
   readonly #server: Server;
@@ -38,6 +38,21 @@ export class TcpProxy {
     await new Promise<void>((resolve) => proxy.#server.listen(0, '127.0.0.1', () => resolve()));
     proxy.port = (proxy.#server.address() as { port: number }).port;
     return proxy;
+  }
+
+  /**
+   * Black-holes every open connection: bytes are still read on both sides but dropped, and no
+   * socket is closed, the way a network that silently stops carrying packets looks to both
+   * ends. Connections accepted afterwards are forwarded normally. Returns how many sockets
+   * were black-holed.
+   */
+  blackhole(): number {
+    for (const socket of this.#sockets) {
+      socket.unpipe();
+      socket.on('data', () => {});
+      socket.resume();
+    }
+    return this.#sockets.size;
   }
 
   /** Destroys every open connection (both directions). */
