@@ -6,6 +6,7 @@ import {
   NearbyError,
   PROTOCOL_VERSION,
   TERMINAL_CLOSE_CODES,
+  retryClassOf,
   decodeServerFrame,
   distanceKm,
   encodeFrame,
@@ -38,8 +39,6 @@ const DEFAULT_DRAIN_JITTER_MS = 500;
  * device's clock, means the clock was set back (not a late fix).
  */
 const CLOCK_SET_BACK_MS = 2_000;
-/** Wire error codes that mean a batch can never be accepted, so resending it is pointless. */
-const PERMANENT_SAMPLE_ERRORS: ReadonlySet<string> = new Set([ErrorCode.INVALID_LOCATION, ErrorCode.INVALID_FRAME]);
 
 const noop = (): void => {};
 
@@ -704,7 +703,8 @@ export class NearbyClient {
   private handleErrorFrame(frame: ErrorFrame): void {
     const { code, message, seq } = frame;
     if (seq !== undefined && this.outbox.isInFlight(seq)) {
-      if (PERMANENT_SAMPLE_ERRORS.has(code)) {
+      // Refused for good (invalid_location, invalid_frame): resending cannot succeed.
+      if (retryClassOf(code) === 'never') {
         this.outbox.remove(seq);
       } else {
         // history_unavailable, rate_limited, internal: the samples were not stored. Resend them

@@ -93,12 +93,6 @@ export const CloseCode = {
 
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
-/** Close codes after which a client must not reconnect on its own. */
-export const TERMINAL_CLOSE_CODES: ReadonlySet<number> = new Set<number>([
-  CloseCode.PROTOCOL_VIOLATION,
-  CloseCode.UNAUTHORIZED,
-  CloseCode.UNSUPPORTED_VERSION,
-]);
 
 /** Why a friend disappeared from a viewer's nearby list (`friend_left.reason`). */
 export const LeaveReason = {
