@@ -4,9 +4,10 @@ const external = ['ioredis', 'pg', '@electric-sql/pglite', 'etcd3'];
 
 export default defineConfig([
   {
-    // One entry per subpath export: the core, and each family of adapters with optional peers.
+    // One entry per subpath export: the server, the engine, and each family of adapters with optional peers.
     entry: {
       index: 'src/index.ts',
+      engine: 'src/core/index.ts',
       redis: 'src/adapters/redis/index.ts',
       postgres: 'src/adapters/postgres/index.ts',
       pglite: 'src/adapters/pglite/index.ts',

@@ -23,7 +23,7 @@ export type {
   Discovery,
   DiscoveryNode,
 } from './adapters/types.js';
-export type { Timers } from './core/timers.js';
+export type { Timers } from './timers.js';
 export type { TokenBucketOptions } from './core/token-bucket.js';
 export { tokenFromRequest } from './auth.js';
 export { HashRing, hash32 } from './sharding/hash-ring.js';

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, NearbyError, isNearbyError } from '@nearby/protocol';
 import type { TokenBucketOptions } from './core/token-bucket.js';
-import { globalTimers } from './core/timers.js';
+import { globalTimers } from './timers.js';
 import { resolveOptions, type NearbyServerOptions } from './options.js';
 
 const friends = { getFriends: async () => [] as string[] };

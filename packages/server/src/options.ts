@@ -1,8 +1,11 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
-import { ErrorCode, Limits, NearbyError } from '@nearby/protocol';
-import type { FriendGraph, HistoryStore, LocationCache, PubSubTransport } from './adapters/types.js';
-import type { TokenBucketOptions } from './core/token-bucket.js';
-import { globalTimers, type Timers } from './core/timers.js';
+import {
+  invalidOption,
+  positiveOption,
+  resolveEngineOptions,
+  type NearbyEngineOptions,
+  type ResolvedEngineOptions,
+} from './core/engine-options.js';
 
 /**
  * Resolves the user id of an upgrade request, or null to refuse it (the socket is then closed
@@ -10,30 +13,9 @@ import { globalTimers, type Timers } from './core/timers.js';
  */
 export type Authenticate = (request: IncomingMessage) => Promise<string | null> | string | null;
 
-/** Options of {@link createNearbyServer}. */
-export interface NearbyServerOptions {
+/** Options of {@link createNearbyServer}: the engine's, plus how WebSockets reach it. */
+export interface NearbyServerOptions extends NearbyEngineOptions {
   authenticate: Authenticate;
-  friends: FriendGraph;
-  /** Location cache; a {@link MemoryLocationCache} when omitted. */
-  cache?: LocationCache;
-  /** Pub/Sub transport; a {@link MemoryPubSub} when omitted. */
-  pubsub?: PubSubTransport;
-  /** History store; a {@link MemoryHistoryStore} when omitted. */
-  history?: HistoryStore;
-  /** Default radius in km for users who did not choose one. Default 8. */
-  radiusKm?: number;
-  /** Largest radius a user may choose, in km. Default 50. */
-  maxRadiusKm?: number;
-  /** A friend without a location update for this long disappears (and the cache TTL). Default 600 000 (10 min). */
-  inactiveAfterMs?: number;
-  /** Most friends loaded per user; the rest of the list is ignored. Default 5000. */
-  maxFriends?: number;
-  /**
-   * When only the viewer moved, a friend already in the viewer's list is sent again once its
-   * distance changed by at least this many km. A friend's own new position is always sent.
-   * Default 0.1 (100 m); 0 sends on every move.
-   */
-  distanceRefreshKm?: number;
   /** Port to listen on (0 picks a free one). Give either `port` or `server`. */
   port?: number;
   /** Host to bind when listening on `port`. Default: all interfaces. */
@@ -44,141 +26,39 @@ export interface NearbyServerOptions {
   path?: string;
   /** Largest inbound frame in bytes; larger ones close the connection with 1009. Default 16 KiB. */
   maxPayloadBytes?: number;
-  /** Per-connection token buckets. */
-  rateLimit?: {
-    /** Every inbound frame. Default capacity 40, 20 per second. */
-    frames?: Partial<TokenBucketOptions>;
-    /** `location` frames. Default capacity 20, one every 2 s. */
-    locations?: Partial<TokenBucketOptions>;
-    /** Frames dropped in a row after which the connection is closed with 4029. Default 100. */
-    maxConsecutiveDrops?: number;
-  };
-  /** A connection that sends nothing (not even a ping) for this long is closed with 4008. 0 disables. Default 75 000. */
-  idleTimeoutMs?: number;
-  /** How often inactivity and idleness are checked. Default 5 000. */
-  sweepIntervalMs?: number;
-  /** Default window over which `drain()` moves clients off. Default 30 000. */
-  drainWindowMs?: number;
-  /** History batching: most samples per store call, backlog bound and store timeout. */
-  historyWriter?: { maxBatchSamples?: number; maxPendingSamples?: number; timeoutMs?: number };
-  /** Prefix of per-user Pub/Sub channel names. Default `nearby:u:`. */
-  channelPrefix?: string;
-  /**
-   * How often the server publishes a probe on its own channel (`<probeChannelPrefix><serverId>`)
-   * to learn whether Pub/Sub works. After probes stop coming back and then return, the server
-   * publishes again the changes it announced meanwhile and re-reads what its users see
-   * (friend lists, settings, cached positions), so changes made during an outage are not lost.
-   * 0 turns probing, and with it that repair, off. Default 1 000.
-   */
-  busProbeIntervalMs?: number;
-  /** Prefix of the probe channel. Default `nearby:probe:`. */
-  probeChannelPrefix?: string;
-  /** Identity of this server process on the bus. Default: random. */
-  serverId?: string;
-  /** Receives errors that do not belong to one connection (adapter failures). Default: console.error. */
-  onError?: (error: unknown) => void;
-  /** Clock and timers; defaults use the globals at call time. */
-  timers?: Timers;
 }
 
-/** Options after defaults, as the core uses them. */
-export interface ResolvedOptions {
+/** Options after defaults, as the server uses them. */
+export interface ResolvedOptions extends ResolvedEngineOptions {
   authenticate: Authenticate;
-  friends: FriendGraph;
-  radiusKm: number;
-  maxRadiusKm: number;
-  inactiveAfterMs: number;
-  maxFriends: number;
-  distanceRefreshKm: number;
   port: number | undefined;
   host: string | undefined;
   server: HttpServer | undefined;
   path: string;
   maxPayloadBytes: number;
-  frameLimit: TokenBucketOptions;
-  locationLimit: TokenBucketOptions;
-  maxConsecutiveDrops: number;
-  idleTimeoutMs: number;
-  sweepIntervalMs: number;
-  drainWindowMs: number;
-  historyWriter: { maxBatchSamples?: number; maxPendingSamples?: number; timeoutMs?: number };
-  channelPrefix: string;
-  busProbeIntervalMs: number;
-  probeChannelPrefix: string;
-  serverId: string;
-  onError: (error: unknown) => void;
-  timers: Timers;
-}
-
-function invalid(message: string): NearbyError {
-  return new NearbyError(ErrorCode.INVALID_ARGUMENT, message);
-}
-
-function positive(name: string, value: number | undefined, fallback: number, { allowZero = false } = {}): number {
-  const resolved = value ?? fallback;
-  if (typeof resolved !== 'number' || !Number.isFinite(resolved) || resolved < 0 || (!allowZero && resolved === 0)) {
-    throw invalid(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} finite number, got ${String(value)}`);
-  }
-  return resolved;
-}
-
-function bucket(name: string, value: Partial<TokenBucketOptions> | undefined, fallback: TokenBucketOptions): TokenBucketOptions {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'object' || value === null) throw invalid(`${name} must be { capacity, refillPerSecond }`);
-  // A field left out takes its default; a field given must be valid.
-  const capacity = positive(`${name}.capacity`, value.capacity, fallback.capacity);
-  const refillPerSecond = positive(`${name}.refillPerSecond`, value.refillPerSecond, fallback.refillPerSecond);
-  if (capacity < 1) throw invalid(`${name}.capacity must be at least 1, got ${capacity}`);
-  return { capacity, refillPerSecond };
-}
-
-function randomId(): string {
-  return `srv-${Math.random().toString(36).slice(2, 10)}${Date.now().toString(36)}`;
 }
 
 /** Applies defaults and rejects impossible configurations with a message naming the option. */
 export function resolveOptions(options: NearbyServerOptions): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) throw invalid('options are required');
-  if (typeof options.authenticate !== 'function') throw invalid('authenticate must be a function (request) => userId | null');
-  if (typeof options.friends?.getFriends !== 'function') throw invalid('friends must be a FriendGraph with getFriends(userId)');
-  if (options.port !== undefined && options.server !== undefined) throw invalid('give either port or server, not both');
-  if (options.port === undefined && options.server === undefined) throw invalid('give a port to listen on, or an http server to attach to');
-  if (options.port !== undefined && (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535)) {
-    throw invalid(`port must be an integer in [0, 65535], got ${String(options.port)}`);
+  if (typeof options !== 'object' || options === null) throw invalidOption('options are required');
+  if (typeof options.authenticate !== 'function') throw invalidOption('authenticate must be a function (request) => userId | null');
+  if (typeof options.friends?.getFriends !== 'function') throw invalidOption('friends must be a FriendGraph with getFriends(userId)');
+  if (options.port !== undefined && options.server !== undefined) throw invalidOption('give either port or server, not both');
+  if (options.port === undefined && options.server === undefined) {
+    throw invalidOption('give a port to listen on, or an http server to attach to');
   }
-  const maxRadiusKm = positive('maxRadiusKm', options.maxRadiusKm, 50);
-  if (maxRadiusKm > Limits.MAX_RADIUS_KM) throw invalid(`maxRadiusKm must be at most ${Limits.MAX_RADIUS_KM}`);
-  const radiusKm = positive('radiusKm', options.radiusKm, 8);
-  if (radiusKm > maxRadiusKm) throw invalid(`radiusKm (${radiusKm}) must not exceed maxRadiusKm (${maxRadiusKm})`);
-  const maxFriends = positive('maxFriends', options.maxFriends, 5000);
-  if (!Number.isInteger(maxFriends)) throw invalid('maxFriends must be an integer');
+  if (options.port !== undefined && (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535)) {
+    throw invalidOption(`port must be an integer in [0, 65535], got ${String(options.port)}`);
+  }
   const path = options.path ?? '/nearby';
-  if (!path.startsWith('/')) throw invalid(`path must start with "/", got ${path}`);
+  if (!path.startsWith('/')) throw invalidOption(`path must start with "/", got ${path}`);
   return {
+    ...resolveEngineOptions(options),
     authenticate: options.authenticate,
-    friends: options.friends,
-    radiusKm,
-    maxRadiusKm,
-    inactiveAfterMs: positive('inactiveAfterMs', options.inactiveAfterMs, 600_000),
-    maxFriends,
-    distanceRefreshKm: positive('distanceRefreshKm', options.distanceRefreshKm, 0.1, { allowZero: true }),
     port: options.port,
     host: options.host,
     server: options.server,
     path,
-    maxPayloadBytes: positive('maxPayloadBytes', options.maxPayloadBytes, 16 * 1024),
-    frameLimit: bucket('rateLimit.frames', options.rateLimit?.frames, { capacity: 40, refillPerSecond: 20 }),
-    locationLimit: bucket('rateLimit.locations', options.rateLimit?.locations, { capacity: 20, refillPerSecond: 0.5 }),
-    maxConsecutiveDrops: positive('rateLimit.maxConsecutiveDrops', options.rateLimit?.maxConsecutiveDrops, 100),
-    idleTimeoutMs: positive('idleTimeoutMs', options.idleTimeoutMs, 75_000, { allowZero: true }),
-    sweepIntervalMs: positive('sweepIntervalMs', options.sweepIntervalMs, 5_000),
-    drainWindowMs: positive('drainWindowMs', options.drainWindowMs, 30_000, { allowZero: true }),
-    historyWriter: options.historyWriter ?? {},
-    channelPrefix: options.channelPrefix ?? 'nearby:u:',
-    busProbeIntervalMs: positive('busProbeIntervalMs', options.busProbeIntervalMs, 1_000, { allowZero: true }),
-    probeChannelPrefix: options.probeChannelPrefix ?? 'nearby:probe:',
-    serverId: options.serverId ?? randomId(),
-    onError: options.onError ?? ((error) => console.error('[nearby]', error)),
-    timers: options.timers ?? globalTimers,
+    maxPayloadBytes: positiveOption('maxPayloadBytes', options.maxPayloadBytes, 16 * 1024),
   };
 }

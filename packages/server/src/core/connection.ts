@@ -1,6 +1,7 @@
 import type { ClientFrame, WireErrorCode } from '@nearby/protocol';
+import { encodeError } from './frames.js';
 import { OutboundQueue, type FrameSink } from './outbound-queue.js';
-import type { LocalUser } from './local-user.js';
+import type { Timers } from '../timers.js';
 import { TokenBucket, type TokenBucketOptions } from './token-bucket.js';
 
 /** The subset of a `ws` WebSocket a connection needs. */
@@ -19,6 +20,8 @@ export interface ConnectionLimits {
   now: () => number;
   /** Schedules the outbound queue's flush (shared by every connection of the server). */
   schedule: (flush: () => void) => void;
+  /** Timers of the outbound queue (its re-check while blocked). */
+  timers: Timers;
   /** Counts frames written. */
   onFramesSent: (count: number) => void;
 }
@@ -26,8 +29,11 @@ export interface ConnectionLimits {
 /** Most frames held while `init` is in progress; beyond it they are refused as rate-limited. */
 const MAX_DEFERRED_FRAMES = 32;
 
-/** One WebSocket of an authenticated user: its phase, budgets and outbound queue. */
-export class Connection {
+/**
+ * One WebSocket of an authenticated user: its phase, budgets and outbound queue. `U` is the
+ * engine's per-user state, which the connection only points to.
+ */
+export class Connection<U = unknown> {
   readonly id: number;
   readonly userId: string;
   readonly socket: ServerSocket;
@@ -35,7 +41,7 @@ export class Connection {
   readonly frameBudget: TokenBucket;
   readonly locationBudget: TokenBucket;
   phase: ConnectionPhase = 'new';
-  user: LocalUser | undefined;
+  user: U | undefined;
   lastSeenAt: number;
   consecutiveDrops = 0;
   /** True once the core released this connection (subscriptions, user), which happens once. */
@@ -66,6 +72,7 @@ export class Connection {
     this.queue = new OutboundQueue(sink, {
       onOverflow: onSlowConsumer,
       schedule: limits.schedule,
+      timers: limits.timers,
       onFramesSent: limits.onFramesSent,
     });
   }
@@ -79,7 +86,7 @@ export class Connection {
 
   /** Queues an `error` frame. */
   sendError(code: WireErrorCode, message: string, extra: { seq?: number; frameType?: string } = {}): void {
-    this.queue.control(JSON.stringify({ type: 'error', code, message, ...extra }));
+    this.queue.control(encodeError(code, message, extra));
   }
 
   /** Writes what is queued, then closes the socket with `code`. */

@@ -1,17 +1,24 @@
+import { globalTimers, runAfterIoPhase, type Timers } from '../timers.js';
+
 /**
- * Runs queued flushes together once per I/O phase (setImmediate, looked up at call time). One
- * inbound message fans out to many connections; scheduling each connection's flush separately
- * would allocate one Immediate per connection.
+ * Runs queued flushes together once per I/O phase (the timers' `setImmediate`). One inbound
+ * message fans out to many connections; scheduling each connection's flush separately would
+ * allocate one Immediate per connection.
  */
 export class FlushScheduler {
+  readonly #timers: Timers;
   #pending: Array<() => void> = [];
   #armed = false;
+
+  constructor(timers: Timers = globalTimers) {
+    this.#timers = timers;
+  }
 
   readonly schedule = (flush: () => void): void => {
     this.#pending.push(flush);
     if (this.#armed) return;
     this.#armed = true;
-    globalThis.setImmediate(this.#run);
+    runAfterIoPhase(this.#timers, this.#run);
   };
 
   readonly #run = (): void => {

@@ -1,6 +1,6 @@
 import { ErrorCode, NearbyError } from '@nearby/protocol';
 import type { HistorySample, HistoryStore } from '../adapters/types.js';
-import { globalTimers, type Timers } from './timers.js';
+import { globalTimers, type Timers } from '../timers.js';
 
 export interface HistoryWriterOptions {
   /** Most samples per `append` call. Default 1000. */

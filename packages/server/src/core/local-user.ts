@@ -1,19 +1,8 @@
 import type { Connection } from './connection.js';
+import type { FriendEntryParts } from './frames.js';
+import type { Position, VisibleFriend } from './visibility.js';
 
-/** A position with the server time it was received. */
-export interface Position {
-  lat: number;
-  lon: number;
-  /** Server time of receipt, ms since the epoch. */
-  t: number;
-}
-
-/** What a viewer was last sent about a friend in its list. */
-export interface VisibleFriend {
-  distanceKm: number;
-  /** The friend's position that entry carried. */
-  position: Position;
-}
+export type { Position, VisibleFriend } from './visibility.js';
 
 /** What this server knows about one user's channel: who follows it here, and the latest position. */
 export interface ChannelState {
@@ -37,7 +26,7 @@ export interface ChannelState {
    * `last` encoded once for every viewer: a viewer's entry is `head + distanceKm + tail`.
    * Rebuilt when `last` is replaced (positions are never mutated).
    */
-  encoded: { for: Position; head: string; tail: string } | undefined;
+  encoded: (FriendEntryParts & { for: Position }) | undefined;
 }
 
 /**
@@ -48,7 +37,7 @@ export class LocalUser {
   readonly id: string;
   /** `JSON.stringify(id)`, computed once for hand-built frames. */
   readonly idJson: string;
-  readonly connections = new Set<Connection>();
+  readonly connections = new Set<Connection<LocalUser>>();
   /** Friend ids (deduplicated, capped at maxFriends). */
   friends = new Set<string>();
   /**

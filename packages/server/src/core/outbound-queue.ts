@@ -1,4 +1,6 @@
 import type { LeaveReason } from '@nearby/protocol';
+import { friendLeftFrame, friendUpdateFrame } from './frames.js';
+import { globalTimers, runAfterIoPhase, unrefTimer, type Timers } from '../timers.js';
 
 /** Where an {@link OutboundQueue} writes: a WebSocket, or a fake in tests. */
 export interface FrameSink {
@@ -17,8 +19,10 @@ export interface OutboundQueueOptions {
   retryMs?: number;
   /** Called once when the peer stopped reading and the control backlog overflowed. */
   onOverflow?: () => void;
-  /** Schedules a flush; defaults to setImmediate so one I/O phase's events share a frame. */
+  /** Schedules a flush; defaults to the timers' setImmediate so one I/O phase's events share a frame. */
   schedule?: (flush: () => void) => void;
+  /** Timers for the re-check while blocked. Default: the globals, looked up at call time. */
+  timers?: Timers;
   /** Told how many frames each flush wrote (for counters). */
   onFramesSent?: (count: number) => void;
 }
@@ -42,7 +46,8 @@ export class OutboundQueue {
   readonly #schedule: (flush: () => void) => void;
   readonly #retryMs: number;
   readonly #onFramesSent: ((count: number) => void) | undefined;
-  #retryTimer: ReturnType<typeof globalThis.setTimeout> | undefined;
+  readonly #timers: Timers;
+  #retryTimer: unknown;
   readonly #friends = new Map<string, FriendEvent>();
   #controls: string[] = [];
   #snapshot: string | undefined;
@@ -56,7 +61,8 @@ export class OutboundQueue {
     this.#highWaterMark = options.highWaterMark ?? 64 * 1024;
     this.#maxControlFrames = options.maxControlFrames ?? 1024;
     this.#onOverflow = options.onOverflow ?? (() => {});
-    this.#schedule = options.schedule ?? ((flush) => globalThis.setImmediate(flush));
+    this.#timers = options.timers ?? globalTimers;
+    this.#schedule = options.schedule ?? ((flush) => runAfterIoPhase(this.#timers, flush));
     this.#retryMs = options.retryMs ?? 25;
     this.#onFramesSent = options.onFramesSent;
   }
@@ -122,10 +128,10 @@ export class OutboundQueue {
       const updates: string[] = [];
       for (const event of this.#friends.values()) {
         if (typeof event === 'string') updates.push(event);
-        else frames.push(`{"type":"friend_left","userId":${event.userIdJson},"reason":"${event.reason}"}`);
+        else frames.push(friendLeftFrame(event.userIdJson, event.reason));
       }
       this.#friends.clear();
-      if (updates.length > 0) frames.push(`{"type":"friend_update","friends":[${updates.join(',')}]}`);
+      if (updates.length > 0) frames.push(friendUpdateFrame(updates));
     }
     if (this.#controls.length > 0) {
       for (const frame of this.#controls) frames.push(frame);
@@ -143,7 +149,7 @@ export class OutboundQueue {
   /** Drops everything pending and refuses further frames. */
   close(): void {
     this.#closed = true;
-    if (this.#retryTimer !== undefined) globalThis.clearTimeout(this.#retryTimer);
+    if (this.#retryTimer !== undefined) this.#timers.clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     this.#friends.clear();
     this.#controls = [];
@@ -161,11 +167,11 @@ export class OutboundQueue {
   #block(): void {
     this.#blocked = true;
     if (this.#retryTimer !== undefined) return;
-    this.#retryTimer = globalThis.setTimeout(() => {
+    this.#retryTimer = this.#timers.setTimeout(() => {
       this.#retryTimer = undefined;
       if (this.#blocked) this.#tryUnblock();
     }, this.#retryMs);
-    this.#retryTimer.unref?.();
+    unrefTimer(this.#retryTimer);
   }
 
   #tryUnblock(): void {

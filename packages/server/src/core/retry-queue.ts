@@ -1,4 +1,4 @@
-import type { Timers } from './timers.js';
+import type { Timers } from '../timers.js';
 
 /**
  * Writes the server must not lose (saved settings, withdrawals in the location cache, sign-off

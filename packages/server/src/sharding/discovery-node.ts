@@ -1,4 +1,4 @@
-import type { DiscoveryNode } from '../adapters/types.js';
+import type { DiscoveryNode } from './discovery.js';
 
 /** Node ids appear in keys and connection names: printable, no whitespace or slash. */
 const NODE_ID = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -1,5 +1,5 @@
 import { ErrorCode, NearbyError } from '@nearby/protocol';
-import type { Discovery, DiscoveryNode } from '../adapters/types.js';
+import type { Discovery, DiscoveryNode } from './discovery.js';
 import { discoveryNodeProblem, normalizeNodes } from './discovery-node.js';
 
 /**

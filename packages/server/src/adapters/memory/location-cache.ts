@@ -1,6 +1,6 @@
 import type { CacheEntry, LocationCache, UserSettings } from '../types.js';
 import { mergeSettings } from '../entries.js';
-import { globalTimers, type Timers } from '../../core/timers.js';
+import { globalTimers, type Timers } from '../../timers.js';
 
 export interface MemoryLocationCacheOptions {
   /** Clock used for TTLs; defaults to `Date.now`. */

@@ -1,0 +1,156 @@
+import { ErrorCode, Limits, NearbyError } from '@nearby/protocol';
+import type { FriendGraph, HistoryStore, LocationCache, PubSubTransport } from '../adapters/types.js';
+import type { TokenBucketOptions } from './token-bucket.js';
+import { globalTimers, type Timers } from '../timers.js';
+
+/** Options of the protocol engine: everything a Nearby server needs except how sockets reach it. */
+export interface NearbyEngineOptions {
+  friends: FriendGraph;
+  /** Location cache; a {@link MemoryLocationCache} when omitted. */
+  cache?: LocationCache;
+  /** Pub/Sub transport; a {@link MemoryPubSub} when omitted. */
+  pubsub?: PubSubTransport;
+  /** History store; a {@link MemoryHistoryStore} when omitted. */
+  history?: HistoryStore;
+  /** Default radius in km for users who did not choose one. Default 8. */
+  radiusKm?: number;
+  /** Largest radius a user may choose, in km. Default 50. */
+  maxRadiusKm?: number;
+  /** A friend without a location update for this long disappears (and the cache TTL). Default 600 000 (10 min). */
+  inactiveAfterMs?: number;
+  /** Most friends loaded per user; the rest of the list is ignored. Default 5000. */
+  maxFriends?: number;
+  /**
+   * When only the viewer moved, a friend already in the viewer's list is sent again once its
+   * distance changed by at least this many km. A friend's own new position is always sent.
+   * Default 0.1 (100 m); 0 sends on every move.
+   */
+  distanceRefreshKm?: number;
+  /** Per-connection token buckets. */
+  rateLimit?: {
+    /** Every inbound frame. Default capacity 40, 20 per second. */
+    frames?: Partial<TokenBucketOptions>;
+    /** `location` frames. Default capacity 20, one every 2 s. */
+    locations?: Partial<TokenBucketOptions>;
+    /** Frames dropped in a row after which the connection is closed with 4029. Default 100. */
+    maxConsecutiveDrops?: number;
+  };
+  /** A connection that sends nothing (not even a ping) for this long is closed with 4008. 0 disables. Default 75 000. */
+  idleTimeoutMs?: number;
+  /** How often inactivity and idleness are checked. Default 5 000. */
+  sweepIntervalMs?: number;
+  /** Default window over which `drain()` moves clients off. Default 30 000. */
+  drainWindowMs?: number;
+  /** History batching: most samples per store call, backlog bound and store timeout. */
+  historyWriter?: { maxBatchSamples?: number; maxPendingSamples?: number; timeoutMs?: number };
+  /** Prefix of per-user Pub/Sub channel names. Default `nearby:u:`. */
+  channelPrefix?: string;
+  /**
+   * How often the server publishes a probe on its own channel (`<probeChannelPrefix><serverId>`)
+   * to learn whether Pub/Sub works. After probes stop coming back and then return, the server
+   * publishes again the changes it announced meanwhile and re-reads what its users see
+   * (friend lists, settings, cached positions), so changes made during an outage are not lost.
+   * 0 turns probing, and with it that repair, off. Default 1 000.
+   */
+  busProbeIntervalMs?: number;
+  /** Prefix of the probe channel. Default `nearby:probe:`. */
+  probeChannelPrefix?: string;
+  /** Identity of this server process on the bus. Default: random. */
+  serverId?: string;
+  /** Receives errors that do not belong to one connection (adapter failures). Default: console.error. */
+  onError?: (error: unknown) => void;
+  /** Clock and timers; defaults use the globals at call time. */
+  timers?: Timers;
+  /** Uniform random numbers in [0, 1) (drain delays, the default server id). Default: `Math.random`, looked up at call time. */
+  random?: () => number;
+}
+
+/** Engine options after defaults, as the engine uses them. */
+export interface ResolvedEngineOptions {
+  friends: FriendGraph;
+  radiusKm: number;
+  maxRadiusKm: number;
+  inactiveAfterMs: number;
+  maxFriends: number;
+  distanceRefreshKm: number;
+  frameLimit: TokenBucketOptions;
+  locationLimit: TokenBucketOptions;
+  maxConsecutiveDrops: number;
+  idleTimeoutMs: number;
+  sweepIntervalMs: number;
+  drainWindowMs: number;
+  historyWriter: { maxBatchSamples?: number; maxPendingSamples?: number; timeoutMs?: number };
+  channelPrefix: string;
+  busProbeIntervalMs: number;
+  probeChannelPrefix: string;
+  serverId: string;
+  onError: (error: unknown) => void;
+  timers: Timers;
+  random: () => number;
+}
+
+export function invalidOption(message: string): NearbyError {
+  return new NearbyError(ErrorCode.INVALID_ARGUMENT, message);
+}
+
+/** A finite number ≥ 0 (> 0 unless `allowZero`), or the fallback when absent. */
+export function positiveOption(name: string, value: number | undefined, fallback: number, { allowZero = false } = {}): number {
+  const resolved = value ?? fallback;
+  if (typeof resolved !== 'number' || !Number.isFinite(resolved) || resolved < 0 || (!allowZero && resolved === 0)) {
+    throw invalidOption(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} finite number, got ${String(value)}`);
+  }
+  return resolved;
+}
+
+function bucket(name: string, value: Partial<TokenBucketOptions> | undefined, fallback: TokenBucketOptions): TokenBucketOptions {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'object' || value === null) throw invalidOption(`${name} must be { capacity, refillPerSecond }`);
+  // A field left out takes its default; a field given must be valid.
+  const capacity = positiveOption(`${name}.capacity`, value.capacity, fallback.capacity);
+  const refillPerSecond = positiveOption(`${name}.refillPerSecond`, value.refillPerSecond, fallback.refillPerSecond);
+  if (capacity < 1) throw invalidOption(`${name}.capacity must be at least 1, got ${capacity}`);
+  return { capacity, refillPerSecond };
+}
+
+/** `Math.random`, looked up at call time so a test may replace it. */
+const globalRandom = (): number => Math.random();
+
+function randomServerId(random: () => number, now: number): string {
+  return `srv-${random().toString(36).slice(2, 10)}${now.toString(36)}`;
+}
+
+/** Applies defaults and rejects impossible configurations with a message naming the option. */
+export function resolveEngineOptions(options: NearbyEngineOptions): ResolvedEngineOptions {
+  if (typeof options !== 'object' || options === null) throw invalidOption('options are required');
+  if (typeof options.friends?.getFriends !== 'function') throw invalidOption('friends must be a FriendGraph with getFriends(userId)');
+  const maxRadiusKm = positiveOption('maxRadiusKm', options.maxRadiusKm, 50);
+  if (maxRadiusKm > Limits.MAX_RADIUS_KM) throw invalidOption(`maxRadiusKm must be at most ${Limits.MAX_RADIUS_KM}`);
+  const radiusKm = positiveOption('radiusKm', options.radiusKm, 8);
+  if (radiusKm > maxRadiusKm) throw invalidOption(`radiusKm (${radiusKm}) must not exceed maxRadiusKm (${maxRadiusKm})`);
+  const maxFriends = positiveOption('maxFriends', options.maxFriends, 5000);
+  if (!Number.isInteger(maxFriends)) throw invalidOption('maxFriends must be an integer');
+  const timers = options.timers ?? globalTimers;
+  const random = options.random ?? globalRandom;
+  return {
+    friends: options.friends,
+    radiusKm,
+    maxRadiusKm,
+    inactiveAfterMs: positiveOption('inactiveAfterMs', options.inactiveAfterMs, 600_000),
+    maxFriends,
+    distanceRefreshKm: positiveOption('distanceRefreshKm', options.distanceRefreshKm, 0.1, { allowZero: true }),
+    frameLimit: bucket('rateLimit.frames', options.rateLimit?.frames, { capacity: 40, refillPerSecond: 20 }),
+    locationLimit: bucket('rateLimit.locations', options.rateLimit?.locations, { capacity: 20, refillPerSecond: 0.5 }),
+    maxConsecutiveDrops: positiveOption('rateLimit.maxConsecutiveDrops', options.rateLimit?.maxConsecutiveDrops, 100),
+    idleTimeoutMs: positiveOption('idleTimeoutMs', options.idleTimeoutMs, 75_000, { allowZero: true }),
+    sweepIntervalMs: positiveOption('sweepIntervalMs', options.sweepIntervalMs, 5_000),
+    drainWindowMs: positiveOption('drainWindowMs', options.drainWindowMs, 30_000, { allowZero: true }),
+    historyWriter: options.historyWriter ?? {},
+    channelPrefix: options.channelPrefix ?? 'nearby:u:',
+    busProbeIntervalMs: positiveOption('busProbeIntervalMs', options.busProbeIntervalMs, 1_000, { allowZero: true }),
+    probeChannelPrefix: options.probeChannelPrefix ?? 'nearby:probe:',
+    serverId: options.serverId ?? randomServerId(random, timers.now()),
+    onError: options.onError ?? ((error) => console.error('[nearby]', error)),
+    timers,
+    random,
+  };
+}

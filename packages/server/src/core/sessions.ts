@@ -1,0 +1,273 @@
+import {
+  CloseCode,
+  ErrorCode,
+  NearbyError,
+  decodeClientFrame,
+  type ClientFrame,
+  type InitFrame,
+  type LocationFrame,
+  type LocationSample,
+} from '@nearby/protocol';
+import type { HistorySample } from '../adapters/types.js';
+import { Connection, type ServerSocket } from './connection.js';
+import type { EngineConnection, EngineContext } from './context.js';
+import { FlushScheduler } from './flush-scheduler.js';
+import { encodeAck, encodePong } from './frames.js';
+import type { LocalUser } from './local-user.js';
+
+/**
+ * The connections of this process and what their frames do: admission (rate limits,
+ * validation), the session phases (`init` and the frames held meanwhile), and dispatch of
+ * location, radius and sharing frames into the user's ordered queue.
+ */
+export class Sessions {
+  readonly #ctx: EngineContext;
+  readonly #connections = new Set<EngineConnection>();
+  /** One flush pass per I/O phase for every connection that has frames queued. */
+  readonly #flushes: FlushScheduler;
+  readonly #countFrames = (count: number): void => {
+    this.#ctx.counters.framesSent += count;
+  };
+  #nextConnectionId = 1;
+  /** Waiting for the last connection to be released (drain, close). */
+  #whenEmpty: Array<() => void> = [];
+
+  constructor(ctx: EngineContext) {
+    this.#ctx = ctx;
+    this.#flushes = new FlushScheduler(ctx.options.timers);
+  }
+
+  get size(): number {
+    return this.#connections.size;
+  }
+
+  values(): IterableIterator<EngineConnection> {
+    return this.#connections.values();
+  }
+
+  /** Resolves once no connection is left. */
+  untilEmpty(): Promise<void> {
+    if (this.#connections.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#whenEmpty.push(resolve));
+  }
+
+  /** Registers an authenticated socket. The caller feeds the socket's messages and close to the returned connection. */
+  accept(socket: ServerSocket, userId: string): EngineConnection {
+    const { options, counters } = this.#ctx;
+    const connection: EngineConnection = new Connection(
+      this.#nextConnectionId++,
+      userId,
+      socket,
+      {
+        frames: options.frameLimit,
+        locations: options.locationLimit,
+        now: () => this.#ctx.now(),
+        schedule: this.#flushes.schedule,
+        timers: options.timers,
+        onFramesSent: this.#countFrames,
+      },
+      () => {
+        // The peer stopped reading and its backlog overflowed: a TCP-level close, since a close
+        // frame would queue behind everything it is not reading.
+        counters.slowConsumersClosed++;
+        socket.terminate();
+      },
+    );
+    this.#connections.add(connection);
+    return connection;
+  }
+
+  /** Handles one inbound WebSocket message (`undefined`: a binary one). Never throws. */
+  receive(connection: EngineConnection, data: string | undefined): void {
+    if (connection.phase === 'closed') return;
+    const { counters } = this.#ctx;
+    counters.framesIn++;
+    const now = this.#ctx.now();
+    connection.lastSeenAt = now;
+    if (!connection.frameBudget.take()) {
+      this.#dropOverBudget(connection, now);
+      return;
+    }
+    connection.consecutiveDrops = 0;
+    if (data === undefined) {
+      counters.invalidFrames++;
+      connection.sendError(ErrorCode.BAD_JSON, 'binary frames are not supported; send JSON text frames');
+      connection.close(CloseCode.PROTOCOL_VIOLATION, 'binary frame');
+      return;
+    }
+    const decoded = decodeClientFrame(data);
+    if (!decoded.ok) {
+      counters.invalidFrames++;
+      const extra = {
+        ...(decoded.seq === undefined ? {} : { seq: decoded.seq }),
+        ...(decoded.frameType === undefined ? {} : { frameType: decoded.frameType }),
+      };
+      connection.sendError(decoded.code, decoded.message, extra);
+      if (decoded.fatal) {
+        const code = decoded.code === ErrorCode.UNSUPPORTED_VERSION ? CloseCode.UNSUPPORTED_VERSION : CloseCode.PROTOCOL_VIOLATION;
+        connection.close(code, decoded.code);
+      }
+      return;
+    }
+    this.#dispatch(connection, decoded.frame);
+  }
+
+  /**
+   * Releases everything a closed socket held. A close the client started with 1000 means the
+   * user signed off on purpose; a close the server started never does, whatever code the client
+   * echoes.
+   */
+  release(connection: EngineConnection, code: number): void {
+    if (connection.released) return;
+    connection.released = true;
+    const signedOff = code === CloseCode.NORMAL && !connection.closedByServer;
+    connection.phase = 'closed';
+    connection.queue.close();
+    this.#connections.delete(connection);
+    if (this.#connections.size === 0) for (const resolve of this.#whenEmpty.splice(0)) resolve();
+    const user = connection.user;
+    if (user === undefined) return;
+    user.connections.delete(connection);
+    if (user.connections.size === 0) this.#ctx.users.remove(user, signedOff);
+  }
+
+  #dispatch(connection: EngineConnection, frame: ClientFrame): void {
+    if (frame.type === 'ping') {
+      connection.queue.control(encodePong(frame.id, this.#ctx.now()));
+      return;
+    }
+    if (connection.phase === 'initializing') {
+      if (!connection.defer(frame)) {
+        connection.sendError(ErrorCode.RATE_LIMITED, 'too many frames before init completed', { frameType: frame.type });
+      }
+      return;
+    }
+    if (frame.type === 'init') {
+      void this.#init(connection, frame);
+      return;
+    }
+    const user = connection.user;
+    if (connection.phase !== 'ready' || user === undefined) {
+      connection.sendError(ErrorCode.NOT_INITIALIZED, `send init before ${frame.type}`, {
+        frameType: frame.type,
+        ...(frame.type === 'location' ? { seq: frame.seq } : {}),
+      });
+      return;
+    }
+    const { users, channels } = this.#ctx;
+    switch (frame.type) {
+      case 'location':
+        this.#location(connection, user, frame);
+        return;
+      case 'radius':
+        if (!users.validRadius(frame.radiusKm)) {
+          connection.sendError(ErrorCode.INVALID_RADIUS, users.radiusMessage(frame.radiusKm), { frameType: 'radius' });
+          return;
+        }
+        user
+          .run(() => {
+            users.changeRadius(user, frame.radiusKm);
+            channels.sendSnapshot(user);
+          })
+          .catch((error: unknown) => this.#ctx.report('radius change failed', error));
+        return;
+      case 'sharing':
+        void users.changeSharing(user, frame.enabled);
+        return;
+    }
+  }
+
+  #dropOverBudget(connection: EngineConnection, now: number): void {
+    const { counters, options } = this.#ctx;
+    counters.framesDropped++;
+    connection.consecutiveDrops++;
+    if (connection.consecutiveDrops > options.maxConsecutiveDrops) {
+      connection.close(CloseCode.RATE_LIMITED, 'rate limit exceeded');
+      return;
+    }
+    // One notice per second at most: answering every dropped frame would amplify a flood.
+    if (now - connection.lastRateNoticeAt >= 1000) {
+      connection.lastRateNoticeAt = now;
+      connection.sendError(ErrorCode.RATE_LIMITED, `frame dropped: more than ${options.frameLimit.refillPerSecond} frames/s`);
+    }
+  }
+
+  async #init(connection: EngineConnection, frame: InitFrame): Promise<void> {
+    const { users, channels } = this.#ctx;
+    connection.phase = 'initializing';
+    try {
+      const radiusOk = frame.radiusKm === undefined || users.validRadius(frame.radiusKm);
+      if (!radiusOk) connection.sendError(ErrorCode.INVALID_RADIUS, users.radiusMessage(frame.radiusKm!), { frameType: 'init' });
+      // The init's settings are applied below like changes, so they are saved and announced.
+      const user = connection.user ?? users.obtain(connection.userId);
+      if (connection.user === undefined) {
+        connection.user = user;
+        user.connections.add(connection);
+      }
+      await user.ready;
+      await user.run(async () => {
+        if (radiusOk && frame.radiusKm !== undefined && frame.radiusKm !== user.radiusKm) {
+          // The snapshot below reaches this server's devices; the user's devices elsewhere learn it from the bus.
+          users.changeRadius(user, frame.radiusKm);
+        }
+        if (frame.sharing !== undefined) await users.setSharing(user, frame.sharing);
+        // The device says where it is now: its sample order starts afresh (a clock set back shows at once).
+        if (frame.location !== undefined) users.applyOwnSample(user, connection, frame.location, true);
+      });
+      if (connection.released) return; // closed meanwhile
+      connection.phase = 'ready';
+      // Every device of the user gets the snapshot: a radius or sharing change from this init changed their list too.
+      channels.sendSnapshot(user);
+    } catch (error: unknown) {
+      if (connection.released) return;
+      this.#ctx.report('init failed', error);
+      connection.sendError(ErrorCode.INTERNAL, 'could not load the friend list; try again');
+      connection.close(CloseCode.INTERNAL_ERROR, 'init failed');
+      return;
+    }
+    for (const next of connection.deferred.splice(0)) {
+      if (connection.phase !== 'ready') break;
+      this.#dispatch(connection, next);
+    }
+  }
+
+  #location(connection: EngineConnection, user: LocalUser, frame: LocationFrame): void {
+    const { counters, history, users } = this.#ctx;
+    if (!connection.locationBudget.take()) {
+      connection.sendError(ErrorCode.RATE_LIMITED, 'location frame refused: too many location frames; resend later', {
+        seq: frame.seq,
+        frameType: 'location',
+      });
+      return;
+    }
+    counters.locationFrames++;
+    counters.samplesIn += frame.samples.length;
+    const receivedAt = this.#ctx.now();
+    let newest: LocationSample = frame.samples[0]!;
+    const records: HistorySample[] = [];
+    for (const sample of frame.samples) {
+      if (sample.timestamp > newest.timestamp) newest = sample;
+      const record: HistorySample = { userId: user.id, lat: sample.lat, lon: sample.lon, recordedAt: sample.timestamp, receivedAt };
+      if (sample.accuracy !== undefined) record.accuracy = sample.accuracy;
+      records.push(record);
+    }
+    // The ack waits for the store; the live path below does not wait for it.
+    history.write(records).then(
+      () => {
+        counters.samplesAcked += records.length;
+        connection.queue.control(encodeAck(frame.seq, records.length));
+      },
+      (error: unknown) => {
+        counters.historyFailures++;
+        const message = error instanceof NearbyError ? error.message : 'history store is unavailable';
+        connection.sendError(ErrorCode.HISTORY_UNAVAILABLE, message, { seq: frame.seq, frameType: 'location' });
+      },
+    );
+    // In order behind every change of the user still in progress: a position sent after
+    // "sharing off" is never shared, whatever that change is still waiting for.
+    user.order(
+      () => users.applyOwnSample(user, connection, newest, false),
+      (error) => this.#ctx.report('location update failed', error),
+    );
+  }
+}
