@@ -52,6 +52,19 @@ describe('getSnapshot / subscribe', () => {
     expect(h.client.getSnapshot().radiusKm).toBe(2);
   });
 
+  it('publishes a snapshot in which only maxRadiusKm changed', () => {
+    const h = createHarness();
+    h.client.connect();
+    const socket = h.server.accept({ maxRadiusKm: 50 });
+    const before = h.client.getSnapshot();
+    const listener = vi.fn();
+    h.client.subscribe(listener);
+    socket.push(h.server.snapshot({ maxRadiusKm: 30 }));
+    expect(listener).toHaveBeenCalledTimes(1);
+    expect(h.client.getSnapshot()).not.toBe(before);
+    expect(h.client.getSnapshot()).toEqual({ ...before, maxRadiusKm: 30 });
+  });
+
   it('subscribe and getSnapshot work unbound, as useSyncExternalStore calls them', () => {
     const h = createHarness();
     const { subscribe, getSnapshot } = h.client;

@@ -67,7 +67,7 @@ export class NearbyClient {
   private readonly options: ResolvedOptions;
   private readonly timers: Timers;
   private readonly emitter: Emitter<NearbyClientEvents>;
-  private readonly store: SnapshotStore;
+  private readonly store: SnapshotStore<NearbySnapshot>;
   private readonly friends = new FriendList();
   private readonly outbox: Outbox;
   private readonly heartbeat: Heartbeat | undefined;
@@ -881,7 +881,7 @@ export class NearbyClient {
 
   /** Publishes the snapshot if anything changed (the store keeps the old object otherwise). */
   private commit(): void {
-    this.store.set(this.buildSnapshot());
+    if (this.store.set(this.buildSnapshot())) this.store.notify();
   }
 
   private setState(next: ConnectionState): void {
