@@ -23,6 +23,7 @@ import { Emitter } from './emitter.js';
 import { MAX_TIMER_DELAY_MS, type TimerHandle, type Timers } from './environment.js';
 import { FriendList } from './friend-list.js';
 import { Heartbeat } from './heartbeat.js';
+import { Notifier } from './notifier.js';
 import { toSample } from './location.js';
 import { checkRadius, resolveOptions, type NearbyClientOptions, type ResolvedOptions } from './options.js';
 import { Outbox } from './outbox.js';
@@ -68,6 +69,7 @@ export class NearbyClient {
   private readonly timers: Timers;
   private readonly emitter: Emitter<NearbyClientEvents>;
   private readonly store: SnapshotStore<NearbySnapshot>;
+  private readonly notifier: Notifier;
   private readonly friends = new FriendList();
   private readonly outbox: Outbox;
   private readonly heartbeat: Heartbeat | undefined;
@@ -76,8 +78,8 @@ export class NearbyClient {
   private socket: WebSocketLike | undefined;
   private socketError: unknown;
   /**
-   * Incremented whenever the current connection ends. Callbacks that outlive their connection
-   * (a late `getToken`, an event listener that closed the client) compare it and stop.
+   * Incremented whenever the current connection ends. A `getToken` that settles after its
+   * attempt was abandoned compares it and stops.
    */
   private generation = 0;
   /** Consecutive failed attempts since the last snapshot, for the backoff. */
@@ -149,7 +151,6 @@ export class NearbyClient {
     this.subscribe = this.subscribe.bind(this);
     this.getSnapshot = this.getSnapshot.bind(this);
     this.options = resolveOptions(options);
-    this.timers = this.options.timers;
     this.emitter = new Emitter(this.options.onListenerError);
     this.outbox = new Outbox(this.options.maxBufferedSamples);
     this.sharing = this.options.sharing;
@@ -158,6 +159,9 @@ export class NearbyClient {
     this.inactiveAfterMs = this.options.inactiveAfterMs;
     this.requestedRadiusKm = this.options.radiusKm;
     this.store = new SnapshotStore(this.buildSnapshot(), this.options.onListenerError);
+    this.notifier = new Notifier(this.emitter, this.store, () => this.buildSnapshot());
+    // Every timer callback is an entry point: its events are delivered when it returns.
+    this.timers = this.notifier.entryTimers(this.options.timers);
     const heartbeat = this.options.heartbeat;
     this.heartbeat =
       heartbeat === false
@@ -181,13 +185,15 @@ export class NearbyClient {
    * foreground). After {@link NearbyClient.close} it connects again, keeping buffered samples.
    */
   connect(): void {
-    if (this.state === 'connecting' || this.state === 'connected') return;
-    if (this.state === 'reconnecting') {
-      this.clearReconnectTimer();
-    } else {
-      this.attempt = 0;
-    }
-    this.open();
+    this.notifier.batch(() => {
+      if (this.state === 'connecting' || this.state === 'connected') return;
+      if (this.state === 'reconnecting') {
+        this.clearReconnectTimer();
+      } else {
+        this.attempt = 0;
+      }
+      this.open();
+    });
   }
 
   /**
@@ -196,8 +202,10 @@ export class NearbyClient {
    * later `connect()`. Pending `whenConnected()` promises reject with code `closed`. Idempotent.
    */
   close(): void {
-    if (this.state === 'closed') return;
-    this.shutdown(CloseCode.NORMAL, 'client closed', new NearbyError(ErrorCode.CLOSED, 'the client was closed'));
+    this.notifier.batch(() => {
+      if (this.state === 'closed') return;
+      this.shutdown(CloseCode.NORMAL, 'client closed', new NearbyError(ErrorCode.CLOSED, 'the client was closed'));
+    });
   }
 
   /**
@@ -214,11 +222,13 @@ export class NearbyClient {
    */
   updateLocation(fix: LocationFix): void {
     const sample = toSample(fix, this.timers.now());
+    this.notifier.batch(() => this.record(sample));
+  }
+
+  private record(sample: LocationSample): void {
     if (!this.sharing) return;
     this.lastFix = sample;
     const dropped = this.outbox.add(sample);
-    this.commit();
-    const generation = this.generation;
     if (dropped > 0) {
       this.report(
         new NearbyError(
@@ -226,7 +236,6 @@ export class NearbyClient {
           `location buffer full (${this.options.maxBufferedSamples} samples): dropped the ${dropped} oldest unsent sample(s)`,
         ),
       );
-      if (generation !== this.generation) return;
     }
     if (this.state !== 'connected') return;
     if (this.clockWentBack(sample)) {
@@ -254,12 +263,13 @@ export class NearbyClient {
    */
   setRadius(km: number): void {
     const radiusKm = checkRadius('radiusKm', km);
-    if (radiusKm === this.requestedRadiusKm) return;
-    this.requestedRadiusKm = radiusKm;
-    this.radiusPending = true;
-    this.commit();
-    // Before `connected`, the next `init` (or the first snapshot's check) carries it.
-    if (this.state === 'connected') this.sendSetting({ type: 'radius', radiusKm });
+    this.notifier.batch(() => {
+      if (radiusKm === this.requestedRadiusKm) return;
+      this.requestedRadiusKm = radiusKm;
+      this.radiusPending = true;
+      // Before `connected`, the next `init` (or the first snapshot's check) carries it.
+      if (this.state === 'connected') this.sendSetting({ type: 'radius', radiusKm });
+    });
   }
 
   /**
@@ -273,11 +283,12 @@ export class NearbyClient {
     if (typeof on !== 'boolean') {
       throw new NearbyError(ErrorCode.INVALID_ARGUMENT, `sharing must be a boolean (got ${String(on)})`);
     }
-    if (on === this.sharing) return;
-    this.sharing = on;
-    this.sharingPending = true;
-    this.commit();
-    if (this.state === 'connected') this.sendSetting({ type: 'sharing', enabled: on });
+    this.notifier.batch(() => {
+      if (on === this.sharing) return;
+      this.sharing = on;
+      this.sharingPending = true;
+      if (this.state === 'connected') this.sendSetting({ type: 'sharing', enabled: on });
+    });
   }
 
   /**
@@ -343,7 +354,6 @@ export class NearbyClient {
       );
     });
     this.setState('connecting');
-    if (generation !== this.generation) return;
 
     const { getToken } = this.options;
     if (getToken === undefined) {
@@ -357,18 +367,21 @@ export class NearbyClient {
       this.failAttempt('getToken threw', error);
       return;
     }
+    // A settled token is an entry point of its own, like a frame or a timer.
     Promise.resolve(pending).then(
-      (token) => {
-        if (generation !== this.generation) return;
-        if (typeof token !== 'string') {
-          this.failAttempt(`getToken returned ${typeof token}, not a string`, undefined);
-          return;
-        }
-        this.openSocket(token);
-      },
-      (error: unknown) => {
-        if (generation === this.generation) this.failAttempt('getToken rejected', error);
-      },
+      (token) =>
+        this.notifier.batch(() => {
+          if (generation !== this.generation) return;
+          if (typeof token !== 'string') {
+            this.failAttempt(`getToken returned ${typeof token}, not a string`, undefined);
+            return;
+          }
+          this.openSocket(token);
+        }),
+      (error: unknown) =>
+        this.notifier.batch(() => {
+          if (generation === this.generation) this.failAttempt('getToken rejected', error);
+        }),
     );
   }
 
@@ -384,20 +397,23 @@ export class NearbyClient {
     }
     this.socket = socket;
     this.socketError = undefined;
-    // Each handler checks it still belongs to the current socket: a replaced socket's late
-    // events must not touch the new connection.
-    socket.onopen = () => {
-      if (this.socket === socket) this.handleOpen();
-    };
-    socket.onmessage = (event) => {
-      if (this.socket === socket) this.handleMessage(event.data);
-    };
+    // Each socket event is an entry point. Each handler checks it still belongs to the current
+    // socket: a replaced socket's late events must not touch the new connection.
+    socket.onopen = () =>
+      this.notifier.batch(() => {
+        if (this.socket === socket) this.handleOpen();
+      });
+    socket.onmessage = (event) =>
+      this.notifier.batch(() => {
+        if (this.socket === socket) this.handleMessage(event.data);
+      });
     socket.onerror = (event) => {
       if (this.socket === socket) this.socketError = event;
     };
-    socket.onclose = (event) => {
-      if (this.socket === socket) this.handleClose(event.code, event.reason);
-    };
+    socket.onclose = (event) =>
+      this.notifier.batch(() => {
+        if (this.socket === socket) this.handleClose(event.code, event.reason);
+      });
   }
 
   /** A token or socket failure before any close event: report it and back off. */
@@ -539,13 +555,15 @@ export class NearbyClient {
     this.clearReconnectTimer();
     this.clearExpiryTimer();
     this.closedReason = rejection;
+    // Whatever earlier entry points raised and a listener has not seen yet (this may be a
+    // listener calling close()) describes the connection and list that end here.
+    this.notifier.discardWaiting();
     const listChanged = this.friends.clear();
     const waiters = this.waiters;
     this.waiters = [];
     for (const waiter of waiters) waiter.reject(rejection);
-    const generation = this.generation;
     this.setState('closed');
-    if (listChanged && generation === this.generation) this.emitter.emit('nearby', this.friends.list);
+    if (listChanged) this.notifier.emit('nearby', this.friends.list);
   }
 
   /** What `whenConnected()` rejects with after `error` closed the client. */
@@ -583,31 +601,24 @@ export class NearbyClient {
         return;
       case 'friend_update': {
         const { friends, changed } = this.friends.upsert(frame.friends);
-        this.afterListChange(changed);
-        const generation = this.generation;
-        for (const friend of friends) {
-          this.emitter.emit('friendUpdate', friend);
-          if (generation !== this.generation) return;
-        }
-        if (changed) this.emitter.emit('nearby', this.friends.list);
+        if (changed) this.scheduleExpiry();
+        for (const friend of friends) this.notifier.emit('friendUpdate', friend);
+        if (changed) this.notifier.emit('nearby', this.friends.list);
         return;
       }
       case 'friend_left':
         this.removeFriend(frame.userId, frame.reason);
         return;
       case 'friend_added':
-        this.emitter.emit('friendAdded', frame.userId);
+        this.notifier.emit('friendAdded', frame.userId);
         return;
-      case 'friend_removed': {
-        const generation = this.generation;
-        this.emitter.emit('friendRemoved', frame.userId);
-        if (generation === this.generation) this.removeFriend(frame.userId, LeaveReason.UNFRIENDED);
+      case 'friend_removed':
+        this.notifier.emit('friendRemoved', frame.userId);
+        this.removeFriend(frame.userId, LeaveReason.UNFRIENDED);
         return;
-      }
       case 'ack':
         if (this.outbox.remove(frame.seq) > 0) this.retryFailures = 0;
-        this.commit();
-        this.emitter.emit('ack', { seq: frame.seq, count: frame.count });
+        this.notifier.emit('ack', { seq: frame.seq, count: frame.count });
         return;
       case 'error':
         this.handleErrorFrame(frame);
@@ -637,7 +648,6 @@ export class NearbyClient {
     // The snapshot is authoritative: ghosts disappear, missing friends appear.
     const changed = this.friends.replace(frame.friends);
     this.scheduleExpiry();
-    const generation = this.generation;
     if (first) {
       this.clearConnectTimer();
       this.attempt = 0;
@@ -649,19 +659,16 @@ export class NearbyClient {
       this.waiters = [];
       for (const waiter of waiters) waiter.resolve();
       this.setState('connected');
-    } else {
-      this.commit();
     }
-    if (generation !== this.generation) return;
-    if (changed) this.emitter.emit('nearby', this.friends.list);
-    if (!first || generation !== this.generation) return;
+    if (changed) this.notifier.emit('nearby', this.friends.list);
+    if (!first) return;
     // Settings changed while `init` was in flight: the snapshot does not reflect them yet.
     if (resend.radius && this.requestedRadiusKm !== undefined) {
       this.sendSetting({ type: 'radius', radiusKm: this.requestedRadiusKm });
     }
     if (resend.sharing) this.sendSetting({ type: 'sharing', enabled: this.sharing });
     // Everything not acknowledged on the previous connection goes out again right away.
-    if (generation === this.generation) this.flush();
+    this.flush();
   }
 
   /**
@@ -735,16 +742,9 @@ export class NearbyClient {
 
   private removeFriend(userId: string, reason: LeaveReason): void {
     if (!this.friends.remove(userId)) return;
-    this.afterListChange(true);
-    const generation = this.generation;
-    this.emitter.emit('friendLeft', { userId, reason });
-    if (generation === this.generation) this.emitter.emit('nearby', this.friends.list);
-  }
-
-  private afterListChange(changed: boolean): void {
-    if (!changed) return;
     this.scheduleExpiry();
-    this.commit();
+    this.notifier.emit('friendLeft', { userId, reason });
+    this.notifier.emit('nearby', this.friends.list);
   }
 
   // ------------------------------------------------------------------ local expiry
@@ -766,13 +766,8 @@ export class NearbyClient {
     const removed = this.friends.removeUpdatedBefore(serverNow - this.inactiveAfterMs);
     this.scheduleExpiry();
     if (removed.length === 0) return;
-    this.commit();
-    const generation = this.generation;
-    for (const userId of removed) {
-      this.emitter.emit('friendLeft', { userId, reason: LeaveReason.INACTIVE });
-      if (generation !== this.generation) return;
-    }
-    this.emitter.emit('nearby', this.friends.list);
+    for (const userId of removed) this.notifier.emit('friendLeft', { userId, reason: LeaveReason.INACTIVE });
+    this.notifier.emit('nearby', this.friends.list);
   }
 
   // ------------------------------------------------------------------ outbound location batches
@@ -837,10 +832,7 @@ export class NearbyClient {
     this.ackTimer = this.after(oldest + this.options.ackTimeoutMs - this.timers.now(), () => {
       this.ackTimer = undefined;
       if (this.state !== 'connected') return;
-      if (this.outbox.requeueSentBefore(this.timers.now() - this.options.ackTimeoutMs) > 0) {
-        this.commit();
-        this.scheduleFlush();
-      }
+      if (this.outbox.requeueSentBefore(this.timers.now() - this.options.ackTimeoutMs) > 0) this.scheduleFlush();
       this.scheduleAckCheck();
     });
   }
@@ -879,24 +871,17 @@ export class NearbyClient {
     };
   }
 
-  /** Publishes the snapshot if anything changed (the store keeps the old object otherwise). */
-  private commit(): void {
-    if (this.store.set(this.buildSnapshot())) this.store.notify();
-  }
-
   private setState(next: ConnectionState): void {
     const previous = this.state;
     if (previous === next) return;
     this.state = next;
     if (next === 'connected') this.lastError = null;
-    this.commit();
-    this.emitter.emit('state', next, previous);
+    this.notifier.emit('state', next, previous);
   }
 
   private report(error: NearbyError): void {
     this.lastError = error;
-    this.commit();
-    this.emitter.emit('error', error);
+    this.notifier.emit('error', error);
   }
 
   /** `setTimeout` with the delay clamped to what timers support (longer ones fire at once). */
