@@ -19,7 +19,7 @@ function setup() {
   const log: string[] = [];
   const emitter = new Emitter<NearbyClientEvents>(() => {});
   const store = new SnapshotStore(snapshot, () => {});
-  const notifier = new Notifier(emitter, store, () => snapshot);
+  const notifier = new Notifier(emitter, { commit: () => store.set(snapshot), notify: () => store.notify() });
   emitter.on('friendAdded', (userId) => log.push(`event:${userId}`));
   store.subscribe(() => log.push(`snapshot:${store.get().pendingSamples}`));
   const update = (patch: Partial<NearbySnapshot>) => {

@@ -1,7 +1,14 @@
 import type { Emitter } from './emitter.js';
 import type { Timers } from './environment.js';
-import type { SnapshotStore } from './store.js';
-import type { NearbyClientEvents, NearbySnapshot } from './types.js';
+import type { NearbyClientEvents } from './types.js';
+
+/** The snapshot side of delivery. */
+export interface SnapshotPublisher {
+  /** Replaces the snapshot with one built from the current state; true when it changed. */
+  commit(): boolean;
+  /** Calls the snapshot's subscribers. */
+  notify(): void;
+}
 
 /** One delivery waiting in the queue. */
 interface Delivery {
@@ -31,13 +38,11 @@ export class Notifier {
 
   /**
    * @param emitter - Calls the application's event listeners.
-   * @param store - Holds the snapshot and its subscribers.
-   * @param snapshot - Builds the snapshot from the client's current state.
+   * @param snapshot - Commits the snapshot and notifies its subscribers.
    */
   constructor(
     private readonly emitter: Emitter<NearbyClientEvents>,
-    private readonly store: SnapshotStore<NearbySnapshot>,
-    private readonly snapshot: () => NearbySnapshot,
+    private readonly snapshot: SnapshotPublisher,
   ) {}
 
   /** Runs `fn` as (part of) an entry point; deliveries happen when the outermost one returns. */
@@ -86,7 +91,7 @@ export class Notifier {
   private finish(): void {
     const raised = this.raised;
     this.raised = [];
-    if (this.store.set(this.snapshot())) this.queue.push({ kind: 'snapshot', run: () => this.store.notify() });
+    if (this.snapshot.commit()) this.queue.push({ kind: 'snapshot', run: () => this.snapshot.notify() });
     this.queue.push(...raised);
     // A listener's call into the client ends here; the loop further up the stack delivers.
     if (this.delivering) return;
