@@ -2,6 +2,7 @@ import { CloseCode, ErrorCode, NearbyError, TERMINAL_CLOSE_CODES } from '@nearby
 
 /** What a close the client did not ask for means: the error to report, and whether to stop for good. */
 export interface CloseOutcome {
+  /** The error to report (`unauthorized` for 4001, else `connection_failed`), with the close code. */
   error: NearbyError;
   /** A terminal close code (protocol §17): the client must not reconnect on its own. */
   terminal: boolean;

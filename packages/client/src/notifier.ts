@@ -19,9 +19,9 @@ interface Delivery {
 
 /**
  * Delivers what the client raised during one entry point (a public call, an inbound frame, a
- * timer callback) once that entry point has finished, in the manner of TanStack Query's
- * `notifyManager.batch`. Until then events are only queued, so the client's state is fully
- * updated before any listener runs and no listener can observe, or re-enter, a half-done step.
+ * timer callback) once that entry point has finished. Until then events are only queued, so
+ * the client's state is fully updated before any listener runs and no listener can observe, or
+ * re-enter, a half-done step.
  *
  * At the end of the outermost entry point the snapshot is committed; subscribers are notified
  * first (when it changed), then event listeners, in the order the events were raised. A method

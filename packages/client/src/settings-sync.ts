@@ -16,7 +16,9 @@ export interface InitialSettings {
 
 /** Which settings changed while a connection's `init` was in flight and must be sent again. */
 export interface SettingsToResend {
+  /** The radius changed after `init` was built. */
   radius: boolean;
+  /** Sharing changed after `init` was built. */
   sharing: boolean;
 }
 
