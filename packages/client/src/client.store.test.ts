@@ -52,6 +52,19 @@ describe('getSnapshot / subscribe', () => {
     expect(h.client.getSnapshot().radiusKm).toBe(2);
   });
 
+  it('publishes a snapshot in which only maxRadiusKm changed', () => {
+    const h = createHarness();
+    h.client.connect();
+    const socket = h.server.accept({ maxRadiusKm: 50 });
+    const before = h.client.getSnapshot();
+    const listener = vi.fn();
+    h.client.subscribe(listener);
+    socket.push(h.server.snapshot({ maxRadiusKm: 30 }));
+    expect(listener).toHaveBeenCalledTimes(1);
+    expect(h.client.getSnapshot()).not.toBe(before);
+    expect(h.client.getSnapshot()).toEqual({ ...before, maxRadiusKm: 30 });
+  });
+
   it('subscribe and getSnapshot work unbound, as useSyncExternalStore calls them', () => {
     const h = createHarness();
     const { subscribe, getSnapshot } = h.client;
@@ -158,7 +171,12 @@ describe('listener isolation', () => {
     h.client.updateLocation({ lat: 1, lon: 2 });
     h.server.accept({ friends: [{ userId: 'ann', lat: 1, lon: 2, distanceKm: 1, updatedAt: T0 }] });
     expect(h.client.getSnapshot()).toMatchObject({ state: 'closed', friends: [], pendingSamples: 1 });
-    expect(h.server.latest.framesOf('location')).toEqual([]);
+    // The snapshot was handled in full (buffered samples sent) before the listener ran; closing
+    // put the unacknowledged sample back into the buffer.
+    expect(h.server.latest.framesOf('location')).toHaveLength(1);
+    expect(h.server.latest.closedByClient?.code).toBe(1000);
+    // The list of the connection it closed was never delivered.
+    expect(h.of('nearby')).toEqual([[[]]]);
     expect(vi.getTimerCount()).toBe(0);
   });
 

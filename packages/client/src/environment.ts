@@ -61,3 +61,17 @@ export function resolveTimers(timers: Partial<Timers> | undefined): Timers {
     now: timers?.now ?? defaultTimers.now,
   };
 }
+
+/**
+ * `timers.setTimeout` with the delay clamped to what timers support: a longer delay would
+ * overflow and fire at once.
+ */
+export function after(timers: Timers, ms: number, callback: () => void): TimerHandle {
+  return timers.setTimeout(callback, Math.min(Math.max(0, ms), MAX_TIMER_DELAY_MS));
+}
+
+/** Cancels `handle` if there is one; returns `undefined` to store in its place. */
+export function cancel(timers: Timers, handle: TimerHandle | undefined): undefined {
+  if (handle !== undefined) timers.clearTimeout(handle);
+  return undefined;
+}
