@@ -1,6 +1,6 @@
 import { setTimeout as nodeSetTimeout } from 'node:timers';
 import WebSocket from 'ws';
-import { PROTOCOL_VERSION, type LocationSample, type ServerFrame } from '@nearby/protocol';
+import { PROTOCOL_VERSION, decodeServerFrame, type LocationSample, type ServerFrame } from '@nearby/protocol';
 
 export interface CloseEvent {
   code: number;
@@ -12,11 +12,15 @@ const WAIT_MS = 5_000;
 
 /**
  * A protocol peer on a raw `ws` socket that records every frame it receives, so tests can
- * assert on exactly what went over the wire (not only on a client's derived state).
+ * assert on exactly what went over the wire (not only on a client's derived state). Every frame
+ * is decoded with the protocol's server-frame schema: one that does not match it fails the
+ * test at the next wait, so a frame that drifts from the spec cannot pass unnoticed.
  */
 export class RawPeer {
   readonly frames: ServerFrame[] = [];
   readonly raw: string[] = [];
+  /** Received frames that failed the server-frame schema, with the reason. */
+  readonly invalid: string[] = [];
   readonly socket: WebSocket;
   readonly opened: Promise<void>;
   readonly closed: Promise<CloseEvent>;
@@ -37,7 +41,9 @@ export class RawPeer {
     this.socket.on('message', (data) => {
       const text = data.toString();
       this.raw.push(text);
-      this.frames.push(JSON.parse(text) as ServerFrame);
+      const decoded = decodeServerFrame(text);
+      if (decoded.ok) this.frames.push(decoded.frame);
+      else this.invalid.push(`${decoded.code}: ${decoded.message}: ${text}`);
       const waiters = this.#waiters;
       this.#waiters = [];
       for (const wake of waiters) wake();
@@ -83,6 +89,7 @@ export class RawPeer {
     const deadline = performance.now() + WAIT_MS;
     let index = from;
     for (;;) {
+      if (this.invalid.length > 0) throw new Error(`the server sent a frame that fails its schema: ${this.invalid[0]}`);
       for (; index < this.frames.length; index++) {
         const frame = this.frames[index]!;
         if (match(frame)) return frame;
