@@ -1,6 +1,6 @@
 import { defineConfig } from 'tsup';
 
-const external = ['ioredis', 'pg', '@electric-sql/pglite', 'etcd3'];
+const external = ['ioredis', 'pg', '@electric-sql/pglite', 'etcd3', 'vitest'];
 
 export default defineConfig([
   {
@@ -8,6 +8,7 @@ export default defineConfig([
     entry: {
       index: 'src/index.ts',
       engine: 'src/core/index.ts',
+      testing: 'src/testing/index.ts',
       redis: 'src/adapters/redis/index.ts',
       postgres: 'src/adapters/postgres/index.ts',
       pglite: 'src/adapters/pglite/index.ts',

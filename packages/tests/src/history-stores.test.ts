@@ -3,17 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '@nearby/protocol';
-import { MemoryHistoryStore, type HistoryStore } from '@nearby/server';
+import type { HistoryStore } from '@nearby/server';
 import { createPostgresHistoryStore, migrateHistory, PostgresHistoryStore, type SqlClient } from '@nearby/server/postgres';
 import { createPgliteHistoryStore } from '@nearby/server/pglite';
 import { PGlite } from '@electric-sql/pglite';
 import { PostgresServerProcess, postgresAvailable } from './helpers/postgres-server.js';
 import { freePort } from './helpers/free-port.js';
-import { collect, historyStoreContract, sample } from './history-contract.js';
-
-describe('MemoryHistoryStore', () => {
-  historyStoreContract(async () => new MemoryHistoryStore({ maxSamplesPerUser: Infinity }));
-});
+import { collect, describeHistoryStoreContract, historySample as sample } from '@nearby/server/testing';
 
 describe('PostgresHistoryStore on a real PostgreSQL server', () => {
   const available = postgresAvailable();
@@ -38,11 +34,9 @@ describe('PostgresHistoryStore on a real PostgreSQL server', () => {
     await server?.stop();
   });
 
-  describe('contract', () => {
-    historyStoreContract(async () => {
-      if (!available) throw new Error('postgresql missing');
-      return store();
-    });
+  describeHistoryStoreContract('PostgreSQL', async (ctx) => {
+    if (!available) ctx.skip();
+    return store();
   });
 
   it('writes each batch with one INSERT statement, split at maxBatchSamples', async (ctx) => {
@@ -125,17 +119,15 @@ describe('PGlite history store (embedded, persisted in a directory)', () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  describe('contract', () => {
-    // One embedded database (it takes seconds to boot), a table per test.
-    let db: PGlite | undefined;
-    let table = 0;
-    afterAll(async () => db?.close());
-    historyStoreContract(async () => {
-      db ??= new PGlite();
-      const s = new PostgresHistoryStore({ client: db as unknown as SqlClient, table: `contract_${++table}` });
-      await s.connect();
-      return s;
-    });
+  // One embedded database (it takes seconds to boot), a table per test.
+  let db: PGlite | undefined;
+  let table = 0;
+  afterAll(async () => db?.close());
+  describeHistoryStoreContract('PGlite', async () => {
+    db ??= new PGlite();
+    const s = new PostgresHistoryStore({ client: db as unknown as SqlClient, table: `contract_${++table}` });
+    await s.connect();
+    return s;
   });
 
   it('keeps samples across restarts of the process', async () => {

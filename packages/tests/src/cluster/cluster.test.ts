@@ -10,6 +10,7 @@ import { RawPeer, at } from '../helpers/raw-peer.js';
 import { ORIGIN, offsetKm } from '../helpers/geo.js';
 import { freePort } from '../helpers/free-port.js';
 import { startCluster, type ClusterEnv, type ClusterServerOptions } from './cluster.js';
+import { behaviourEnvOf, lease, quiesce, range, until } from './behaviour-env.js';
 
 /**
  * Real server processes (forked, each with its own Redis connections) sharing one real
@@ -19,33 +20,6 @@ import { startCluster, type ClusterEnv, type ClusterServerOptions } from './clus
 
 /** Location frames are limited to one per 2 s by default; these tests send them faster on purpose. */
 const FAST_LOCATIONS: ClusterServerOptions = { rateLimit: { locations: { capacity: 1000, refillPerSecond: 1000 } } };
-
-/** Polls `check` (an IPC or Redis round trip) until it holds; fails after `timeoutMs`. */
-async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await sleep(20);
-  }
-}
-
-function range(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i);
-}
-
-/**
- * Waits until the cluster holds exactly `openConnections` connections, then fences twice: every
- * message a process published before (including one published after a Redis round trip, such as
- * a sign-off after the presence update) has been delivered to every process.
- */
-async function quiesce(cluster: ClusterEnv, openConnections: number): Promise<void> {
-  await until(async () => {
-    const all = await Promise.all(range(cluster.size).map((i) => cluster.stats(i)));
-    return all.reduce((sum, s) => sum + s.server.connections, 0) === openConnections;
-  }, `the cluster holds ${openConnections} connections`);
-  await cluster.fence();
-  await cluster.fence();
-}
 
 describe('3 server processes over one redis-server', () => {
   let redis: RedisServerProcess | undefined;
@@ -62,38 +36,9 @@ describe('3 server processes over one redis-server', () => {
     await redis?.stop();
   });
 
-  /**
-   * The shared cluster for one test: a new friend graph; on release, no connection, user or
-   * channel left on any process, and every message delivered. Tests use user ids of their own,
-   * so what Redis keeps about earlier tests' users (positions, settings, presence) cannot leak.
-   */
-  function lease(c: ClusterEnv): { release(): Promise<void> } {
-    c.graph = new TestFriendGraph();
-    return {
-      async release() {
-        await quiesce(c, 0);
-        for (const i of range(c.size)) {
-          const { server } = await c.stats(i);
-          expect({ server: i, users: server.users, channels: server.channels }).toEqual({ server: i, users: 0, channels: 0 });
-        }
-        expect(c.unexpectedExits).toEqual([]);
-      },
-    };
-  }
-
   defineBehaviourSuite('3 processes, one redis-server', async (ctx) => {
     if (cluster === undefined || redis === undefined) return ctx.skip();
-    const c = cluster;
-    const slate = lease(c);
-    return {
-      graph: c.graph,
-      urlFor: (userId, serverIndex) => c.urlFor(userId, serverIndex === undefined ? undefined : serverIndex % c.size),
-      // Called on a process where neither user is placed by the suite when there is one.
-      friendAdded: (a, b) => c.friendAdded(a, b, 2),
-      friendRemoved: (a, b) => c.friendRemoved(a, b, 2),
-      quiesce: (openConnections) => quiesce(c, openConnections),
-      close: () => slate.release(),
-    };
+    return behaviourEnvOf(cluster);
   });
 
   it('costs one SET and one PUBLISH per location update, with 5 online friends as with 60; MGET only at session start', async (ctx) => {
