@@ -1,10 +1,8 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ErrorCode, NearbyError } from '@nearby/protocol';
-import type { PubSubMessageHandler, PubSubTransport } from '../types.js';
-import { FAIL_FAST_OPTIONS, closeClient } from './connection.js';
-
-/** Number of hash slots in a Redis Cluster. */
-const SLOTS = 16_384;
+import type { PubSubMessageHandler, PubSubTransport } from '../../types.js';
+import { FAIL_FAST_OPTIONS, closeClient } from '../connection.js';
+import { SLOTS, keySlot } from './key-slot.js';
 /** Pause after a shard-channel unsubscribe pushed by a node, so the pushes of one slot move are handled together. */
 const MOVED_DEBOUNCE_MS = 10;
 /** First and longest pause between attempts while some channel is not subscribed on its slot owner. */
@@ -201,7 +199,7 @@ export class RedisClusterPubSub implements PubSubTransport {
    * as Redis Cluster computes it. Channels of one slot always live on the same master.
    */
   static slotOf(channel: string): number {
-    return slotOf(channel);
+    return keySlot(channel);
   }
 
   get stats(): Readonly<RedisClusterPubSubStats> {
@@ -215,7 +213,7 @@ export class RedisClusterPubSub implements PubSubTransport {
 
   /** `host:port` of the master serving `channel`'s slot, per the current slot map (undefined before `connect()`). */
   nodeFor(channel: string): string | undefined {
-    return this.#ownerOf(slotOf(channel));
+    return this.#ownerOf(keySlot(channel));
   }
 
   /**
@@ -237,7 +235,7 @@ export class RedisClusterPubSub implements PubSubTransport {
       this.#stats.dropped++;
       return;
     }
-    const owner = this.#ownerOf(slotOf(channel));
+    const owner = this.#ownerOf(keySlot(channel));
     if (owner !== undefined && this.#subscribers.get(owner)?.down === true) {
       // The master is known to be unreachable: drop now rather than wait for redirections to run out.
       this.#stats.dropped++;
@@ -263,7 +261,7 @@ export class RedisClusterPubSub implements PubSubTransport {
     const added: string[] = [];
     for (const channel of channels) {
       if (this.#wanted.has(channel)) continue;
-      this.#wanted.set(channel, slotOf(channel));
+      this.#wanted.set(channel, keySlot(channel));
       added.push(channel);
     }
     // Before connect(), channels are remembered and subscribed once the slot map is known.
@@ -530,7 +528,7 @@ export class RedisClusterPubSub implements PubSubTransport {
   #slotBatches(channels: readonly string[]): string[][] {
     const bySlot = new Map<number, string[]>();
     for (const channel of channels) {
-      const slot = this.#wanted.get(channel) ?? slotOf(channel);
+      const slot = this.#wanted.get(channel) ?? keySlot(channel);
       let group = bySlot.get(slot);
       if (group === undefined) bySlot.set(slot, (group = []));
       group.push(channel);
@@ -759,68 +757,4 @@ function isMoved(error: unknown): boolean {
 
 function isClosed(error: unknown): boolean {
   return error instanceof Error && /Connection is closed|Stream isn't writeable/.test(error.message);
-}
-
-/** CRC16-CCITT (XMODEM) lookup table, the checksum Redis Cluster hashes keys with. */
-const CRC16_TABLE = (() => {
-  const table = new Uint16Array(256);
-  for (let i = 0; i < 256; i++) {
-    let crc = i << 8;
-    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1;
-    table[i] = crc & 0xffff;
-  }
-  return table;
-})();
-
-function crcByte(crc: number, byte: number): number {
-  return ((crc << 8) ^ CRC16_TABLE[((crc >> 8) ^ byte) & 0xff]!) & 0xffff;
-}
-
-/**
- * Hash slot of a key or shard channel: CRC16 of its UTF-8 bytes modulo 16384, hashing only the
- * part between the first `{` and the next `}` when that part is not empty. Computed on the
- * string directly, without encoding it into a buffer, because it runs on every publish.
- */
-function slotOf(channel: string): number {
-  let start = 0;
-  let end = channel.length;
-  const open = channel.indexOf('{');
-  if (open !== -1) {
-    const close = channel.indexOf('}', open + 1);
-    if (close > open + 1) {
-      start = open + 1;
-      end = close;
-    }
-  }
-  let crc = 0;
-  for (let i = start; i < end; i++) {
-    let code = channel.charCodeAt(i);
-    if (code < 0x80) {
-      crc = crcByte(crc, code);
-      continue;
-    }
-    if (code < 0x800) {
-      crc = crcByte(crc, 0xc0 | (code >> 6));
-      crc = crcByte(crc, 0x80 | (code & 0x3f));
-      continue;
-    }
-    if (code >= 0xd800 && code <= 0xdbff && i + 1 < end) {
-      const low = channel.charCodeAt(i + 1);
-      if (low >= 0xdc00 && low <= 0xdfff) {
-        const point = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
-        crc = crcByte(crc, 0xf0 | (point >> 18));
-        crc = crcByte(crc, 0x80 | ((point >> 12) & 0x3f));
-        crc = crcByte(crc, 0x80 | ((point >> 6) & 0x3f));
-        crc = crcByte(crc, 0x80 | (point & 0x3f));
-        i++;
-        continue;
-      }
-    }
-    // A lone surrogate is encoded as U+FFFD, as Node's UTF-8 encoder does.
-    if (code >= 0xd800 && code <= 0xdfff) code = 0xfffd;
-    crc = crcByte(crc, 0xe0 | (code >> 12));
-    crc = crcByte(crc, 0x80 | ((code >> 6) & 0x3f));
-    crc = crcByte(crc, 0x80 | (code & 0x3f));
-  }
-  return crc & (SLOTS - 1);
 }
