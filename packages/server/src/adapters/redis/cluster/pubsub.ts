@@ -1,8 +1,10 @@
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ErrorCode, NearbyError } from '@nearby/protocol';
+import { globalTimers } from '../../timers.js';
 import type { PubSubMessageHandler, PubSubTransport } from '../../types.js';
-import { FAIL_FAST_OPTIONS, closeClient } from '../connection.js';
+import { FAIL_FAST_OPTIONS } from '../connection.js';
 import { SLOTS, keySlot } from './key-slot.js';
+import { ShardSubscriber, isClosed, isMoved, movedTo, subscriberOptions, whenAllReady } from './subscriber.js';
 /** Pause after a shard-channel unsubscribe pushed by a node, so the pushes of one slot move are handled together. */
 const MOVED_DEBOUNCE_MS = 10;
 /** First and longest pause between attempts while some channel is not subscribed on its slot owner. */
@@ -70,17 +72,12 @@ export interface RedisClusterPubSubStats {
   slotMapChanges: number;
 }
 
-/** A dedicated subscriber connection to one master. */
+/** A dedicated subscriber connection to one master, and what it carries. */
 interface Subscriber {
-  /** `host:port`, as the cluster's slot map names the node. */
   key: string;
-  redis: Redis;
+  connection: ShardSubscriber;
   /** Channels subscribed on this connection, by this transport's account. */
   channels: Set<string>;
-  /** The connection was lost and has not come back; publishes to the node's slots are dropped meanwhile. */
-  down: boolean;
-  /** Closed on purpose: its close events are not losses. */
-  retired: boolean;
 }
 
 /**
@@ -159,17 +156,8 @@ export class RedisClusterPubSub implements PubSubTransport {
       ...FAIL_FAST_OPTIONS,
       ...options.redis,
     };
-    this.#subscriberOptions = {
-      ...shared,
-      // Reconnect for ever with backoff: a master that restarts gets its channels back by itself.
-      retryStrategy,
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      // Subscriptions are restored by this transport, on the node that owns each slot at the time.
-      autoResubscribe: false,
-      enableAutoPipelining: false,
-      connectionName: 'nearby-ssubscriber',
-    };
+    // Reconnect for ever with backoff: a master that restarts gets its channels back by itself.
+    this.#subscriberOptions = subscriberOptions({ ...shared, retryStrategy });
     const clusterOptions: ClusterOptions = {
       lazyConnect: true,
       // Publishing while the cluster is unreachable fails at once instead of queueing.
@@ -236,7 +224,7 @@ export class RedisClusterPubSub implements PubSubTransport {
       return;
     }
     const owner = this.#ownerOf(keySlot(channel));
-    if (owner !== undefined && this.#subscribers.get(owner)?.down === true) {
+    if (owner !== undefined && this.#subscribers.get(owner)?.connection.down === true) {
       // The master is known to be unreachable: drop now rather than wait for redirections to run out.
       this.#stats.dropped++;
       return;
@@ -291,8 +279,8 @@ export class RedisClusterPubSub implements PubSubTransport {
       const sends: Promise<unknown>[] = [];
       for (const [subscriber, group] of groups) {
         // A connection that is down has lost its subscriptions already.
-        if (subscriber.redis.status !== 'ready') continue;
-        for (const batch of this.#slotBatches(group)) sends.push(subscriber.redis.sunsubscribe(...batch));
+        if (!subscriber.connection.ready) continue;
+        sends.push(...subscriber.connection.unsubscribe(group, this.#batchSize));
       }
       for (const result of await Promise.allSettled(sends)) {
         // A node that no longer serves the slot has dropped the subscription itself.
@@ -331,7 +319,10 @@ export class RedisClusterPubSub implements PubSubTransport {
     await this.#clusterReady(deadline);
     // One subscriber per master, ready before any channel is placed.
     this.#syncSubscribers();
-    await this.#subscribersReady(deadline);
+    await whenAllReady(
+      [...this.#subscribers.values()].map((subscriber) => subscriber.connection),
+      { timers: globalTimers, deadline, addresses: this.#addresses, connectTimeoutMs: this.#connectTimeoutMs },
+    );
     if (this.#closed) return;
     this.#connected = true;
     this.#owners = this.#map;
@@ -378,36 +369,6 @@ export class RedisClusterPubSub implements PubSubTransport {
     }
   }
 
-  async #subscribersReady(deadline: number): Promise<void> {
-    const waiting = [...this.#subscribers.values()].filter((subscriber) => subscriber.redis.status !== 'ready');
-    if (waiting.length === 0) return;
-    await new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (waiting.every((subscriber) => subscriber.redis.status === 'ready')) finish();
-      };
-      const finish = (error?: Error) => {
-        clearTimeout(timer);
-        for (const subscriber of waiting) subscriber.redis.off('ready', check);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      const timer = setTimeout(
-        () => {
-          const missing = waiting.filter((subscriber) => subscriber.redis.status !== 'ready').map((s) => `redis://${s.key}`);
-          finish(
-            new NearbyError(
-              ErrorCode.ADAPTER_UNAVAILABLE,
-              `could not connect to Redis Cluster at ${this.#addresses}: master ${missing.join(', ')} not ready after ${this.#connectTimeoutMs} ms`,
-            ),
-          );
-        },
-        Math.max(0, deadline - Date.now()),
-      );
-      timer.unref();
-      for (const subscriber of waiting) subscriber.redis.on('ready', check);
-    });
-  }
-
   // ------------------------------------------------------------------ subscriber connections
 
   /** Opens a subscriber for every master in the slot map. */
@@ -418,47 +379,39 @@ export class RedisClusterPubSub implements PubSubTransport {
   }
 
   #openSubscriber(key: string): Subscriber {
-    const separator = key.lastIndexOf(':');
-    const redis = new Redis({ ...this.#subscriberOptions, host: key.slice(0, separator), port: Number(key.slice(separator + 1)) });
-    const subscriber: Subscriber = { key, redis, channels: new Set(), down: false, retired: false };
+    const subscriber: Subscriber = {
+      key,
+      channels: new Set(),
+      connection: new ShardSubscriber(key, this.#subscriberOptions, {
+        error: (error) => this.#onError(error),
+        message: (channel, message) => {
+          // A message may still arrive on a channel just unsubscribed; the core asked to stop.
+          if (!this.#wanted.has(channel)) return;
+          this.#stats.received++;
+          this.#handler?.(channel, message);
+        },
+        moved: () => this.#requestReconcile(MOVED_DEBOUNCE_MS, true),
+        lost: () => {
+          // A new connection starts without subscriptions, and the node may not own the slots any
+          // more when it comes back (failover): every channel it carried is placed again.
+          for (const channel of subscriber.channels) {
+            this.#placement.delete(channel);
+            if (this.#wanted.has(channel)) this.#lost.add(channel);
+          }
+          subscriber.channels.clear();
+          this.#requestReconcile(RETRY_MIN_MS, true);
+        },
+        ready: () => this.#requestReconcile(0, true),
+      }),
+    };
     this.#subscribers.set(key, subscriber);
-    redis.on('error', (error: unknown) => this.#onError(error));
-    redis.on('smessage', (channel: string, message: string) => {
-      // A message may still arrive on a channel just unsubscribed; the core asked to stop.
-      if (!this.#wanted.has(channel)) return;
-      this.#stats.received++;
-      this.#handler?.(channel, message);
-    });
-    // Emitted by ioredis when the node unsubscribes us from a shard channel by itself (its slot
-    // moved away) and when SSUBSCRIBE is answered with MOVED. Either way the slot map is stale.
-    redis.on('moved', () => this.#requestReconcile(MOVED_DEBOUNCE_MS, true));
-    redis.on('close', () => {
-      if (subscriber.retired) return;
-      subscriber.down = true;
-      // A new connection starts without subscriptions, and the node may not own the slots any
-      // more when it comes back (failover): every channel it carried is placed again.
-      for (const channel of subscriber.channels) {
-        this.#placement.delete(channel);
-        if (this.#wanted.has(channel)) this.#lost.add(channel);
-      }
-      subscriber.channels.clear();
-      this.#requestReconcile(RETRY_MIN_MS, true);
-    });
-    redis.on('ready', () => {
-      subscriber.down = false;
-      this.#requestReconcile(0, true);
-    });
-    redis.connect().catch(() => {
-      // Reported through 'error'; retryStrategy keeps trying.
-    });
     return subscriber;
   }
 
   async #retire(subscriber: Subscriber): Promise<void> {
-    subscriber.retired = true;
     for (const channel of subscriber.channels) this.#placement.delete(channel);
     subscriber.channels.clear();
-    await closeClient(subscriber.redis);
+    await subscriber.connection.retire();
   }
 
   // ------------------------------------------------------------------ placing channels
@@ -476,7 +429,7 @@ export class RedisClusterPubSub implements PubSubTransport {
       if (slot === undefined || this.#placement.has(channel)) continue;
       const owner = this.#ownerOf(slot);
       const subscriber = owner === undefined ? undefined : (this.#subscribers.get(owner) ?? this.#openSubscriber(owner));
-      if (subscriber === undefined || subscriber.redis.status !== 'ready') {
+      if (subscriber === undefined || !subscriber.connection.ready) {
         // Placed when the slot gets an owner or the owner's connection is ready.
         failed++;
         continue;
@@ -488,10 +441,10 @@ export class RedisClusterPubSub implements PubSubTransport {
     const sends: Promise<void>[] = [];
     let firstError: unknown;
     for (const [subscriber, group] of groups) {
-      for (const batch of this.#slotBatches(group)) {
+      for (const { channels: batch, reply } of subscriber.connection.subscribe(group, this.#batchSize)) {
         this.#stats.subscribeCommands++;
         sends.push(
-          subscriber.redis.ssubscribe(...batch).then(
+          reply.then(
             () => {
               for (const channel of batch) this.#setPlaced(channel, subscriber);
             },
@@ -511,7 +464,8 @@ export class RedisClusterPubSub implements PubSubTransport {
 
   #setPlaced(channel: string, subscriber: Subscriber): void {
     // Only a connection that is still current may carry the channel (it may have closed meanwhile).
-    if (!this.#wanted.has(channel) || subscriber.retired || subscriber.down || this.#subscribers.get(subscriber.key) !== subscriber) return;
+    const { connection } = subscriber;
+    if (!this.#wanted.has(channel) || connection.retired || connection.down || this.#subscribers.get(subscriber.key) !== subscriber) return;
     this.#placement.set(channel, subscriber);
     subscriber.channels.add(channel);
     if (this.#lost.delete(channel)) this.#stats.resubscribed++;
@@ -522,22 +476,6 @@ export class RedisClusterPubSub implements PubSubTransport {
     if (subscriber === undefined) return;
     this.#placement.delete(channel);
     subscriber.channels.delete(channel);
-  }
-
-  /** Splits channels into batches of one slot and at most `batchSize` channels. */
-  #slotBatches(channels: readonly string[]): string[][] {
-    const bySlot = new Map<number, string[]>();
-    for (const channel of channels) {
-      const slot = this.#wanted.get(channel) ?? keySlot(channel);
-      let group = bySlot.get(slot);
-      if (group === undefined) bySlot.set(slot, (group = []));
-      group.push(channel);
-    }
-    const batches: string[][] = [];
-    for (const group of bySlot.values()) {
-      for (let i = 0; i < group.length; i += this.#batchSize) batches.push(group.slice(i, i + this.#batchSize));
-    }
-    return batches;
   }
 
   // ------------------------------------------------------------------ reconciling after slot moves
@@ -667,12 +605,12 @@ export class RedisClusterPubSub implements PubSubTransport {
    * subscribing them all again, which is harmless for those still there.
    */
   async #verify(subscriber: Subscriber): Promise<boolean> {
-    if (subscriber.channels.size === 0 || subscriber.redis.status !== 'ready') return true;
+    if (subscriber.channels.size === 0 || !subscriber.connection.ready) return true;
     const expected = subscriber.channels.size;
     const probe = subscriber.channels.values().next().value!;
     let count: number;
     try {
-      count = Number(await subscriber.redis.ssubscribe(probe));
+      count = await subscriber.connection.count(probe);
     } catch (error) {
       if (isMoved(error)) this.#unplaceAll(subscriber, [probe]);
       this.#learnRedirect(error);
@@ -683,10 +621,10 @@ export class RedisClusterPubSub implements PubSubTransport {
     let highest = count;
     const channels = [...subscriber.channels];
     await Promise.all(
-      this.#slotBatches(channels).map(async (batch) => {
+      subscriber.connection.subscribe(channels, this.#batchSize).map(async ({ channels: batch, reply }) => {
         this.#stats.subscribeCommands++;
         try {
-          highest = Math.max(highest, Number(await subscriber.redis.ssubscribe(...batch)));
+          highest = Math.max(highest, await reply);
         } catch (error) {
           ok = false;
           if (isMoved(error)) this.#unplaceAll(subscriber, batch);
@@ -714,10 +652,9 @@ export class RedisClusterPubSub implements PubSubTransport {
    * owner.
    */
   #learnRedirect(error: unknown): void {
-    const match = error instanceof Error ? /^MOVED (\d+) (\S+)$/.exec(error.message) : null;
-    if (match === null) return;
-    const slot = Number(match[1]);
-    const owner = match[2]!;
+    const moved = movedTo(error);
+    if (moved === undefined) return;
+    const { slot, owner } = moved;
     if (slot >= SLOTS || this.#map[slot] === owner) return;
     // A new array: the map the subscriptions were arranged for must stay as it was.
     this.#map = this.#map.slice();
@@ -749,12 +686,4 @@ export class RedisClusterPubSub implements PubSubTransport {
     this.#lock = run.catch(() => undefined);
     return run;
   }
-}
-
-function isMoved(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('MOVED ');
-}
-
-function isClosed(error: unknown): boolean {
-  return error instanceof Error && /Connection is closed|Stream isn't writeable/.test(error.message);
 }
