@@ -10,7 +10,7 @@ export type { RedisPubSubOptions, RedisPubSubStats } from './pubsub.js';
 export { ShardedRedisPubSub } from './sharded-pubsub.js';
 export type { ShardedRedisPubSubOptions, ShardedRedisPubSubStats } from './sharded-pubsub.js';
 export { RedisClusterPubSub } from './cluster/pubsub.js';
-export type { RedisClusterPubSubOptions, RedisClusterPubSubStats } from './cluster/pubsub.js';
+export type { RedisClusterPubSubOptions, RedisClusterPubSubStats } from './cluster/options.js';
 export { ShardedRedisLocationCache } from './sharded-location-cache.js';
 export type { ShardedRedisLocationCacheOptions } from './sharded-location-cache.js';
 export { RedisShardPool } from './shard-pool.js';
