@@ -1,4 +1,5 @@
 import type { RedisOptions } from 'ioredis';
+import type { Timers } from '../../timers.js';
 
 /** Options of {@link RedisClusterPubSub}. */
 export interface RedisClusterPubSubOptions {
@@ -27,6 +28,12 @@ export interface RedisClusterPubSubOptions {
    * soon as a node reports them; this check catches anything missed. Default 5 000 ms.
    */
   verifyIntervalMs?: number;
+  /**
+   * Clock and timers: the reconciliation passes and their backoff, the periodic check, the
+   * CLUSTERDOWN hold, connect and close timeouts. Default: the globals, looked up at call time.
+   * ioredis's own reconnect backoff runs on the global timers.
+   */
+  timers?: Timers;
 }
 
 /** Counters of a {@link RedisClusterPubSub}. */

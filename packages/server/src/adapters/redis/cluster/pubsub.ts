@@ -43,7 +43,7 @@ export class RedisClusterPubSub implements PubSubTransport {
   readonly #connectTimeoutMs: number;
   readonly #verifyIntervalMs: number;
   readonly #onError: (error: unknown) => void;
-  readonly #timers: Timers = globalTimers;
+  readonly #timers: Timers;
   /** Which channels are wanted, where each is subscribed, and when to look again. */
   readonly #reconciler = new ClusterReconciler();
   /** The subscriber connection of each master, by `host:port`. */
@@ -65,6 +65,7 @@ export class RedisClusterPubSub implements PubSubTransport {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.#verifyIntervalMs = options.verifyIntervalMs ?? 5_000;
     this.#onError = options.onError ?? (() => {});
+    this.#timers = options.timers ?? globalTimers;
     this.#addresses = options.nodes.map((node) => (typeof node === 'string' ? node : `redis://${node.host}:${node.port}`)).join(', ');
 
     const { host: _host, port: _port, path: _path, retryStrategy, enableOfflineQueue: _queue, lazyConnect: _lazy, ...shared } = {
@@ -208,7 +209,7 @@ export class RedisClusterPubSub implements PubSubTransport {
 
   /** Opens the subscriber connection of a master and tells the reconciler. */
   #open(master: string): ShardSubscriber {
-    const subscriber = new ShardSubscriber(master, this.#subscriberOptions, {
+    const subscriber = new ShardSubscriber(master, this.#subscriberOptions, this.#timers, {
       error: (error) => this.#onError(error),
       message: (channel, message) => {
         // A message may still arrive on a channel just unsubscribed; the core asked to stop.

@@ -55,11 +55,13 @@ export class ShardSubscriber {
   /** `host:port`, as the cluster's slot map names the node. */
   readonly key: string;
   readonly #redis: Redis;
+  readonly #timers: Timers;
   #down = false;
   #retired = false;
 
-  constructor(key: string, options: RedisOptions, events: ShardSubscriberEvents) {
+  constructor(key: string, options: RedisOptions, timers: Timers, events: ShardSubscriberEvents) {
     this.key = key;
+    this.#timers = timers;
     const separator = key.lastIndexOf(':');
     this.#redis = new Redis({ ...options, host: key.slice(0, separator), port: Number(key.slice(separator + 1)) });
     this.#redis.on('error', (error: unknown) => events.error(error));
@@ -116,9 +118,10 @@ export class ShardSubscriber {
     return this.#redis.ssubscribe(probe).then(Number);
   }
 
-  /** Resolves once the connection is ready, or rejects with `error()` when `deadline` (on `timers`) passes first. */
-  whenReady(timers: Timers, deadline: number, error: () => Error): Promise<void> {
+  /** Resolves once the connection is ready, or rejects with `error()` when `deadline` passes first. */
+  whenReady(deadline: number, error: () => Error): Promise<void> {
     if (this.ready) return Promise.resolve();
+    const timers = this.#timers;
     return new Promise<void>((resolve, reject) => {
       const onReady = () => {
         timers.clearTimeout(timer);
@@ -139,7 +142,7 @@ export class ShardSubscriber {
   /** Closes the connection on purpose (QUIT, cut after 1 s). */
   async retire(): Promise<void> {
     this.#retired = true;
-    await closeClient(this.#redis);
+    await closeClient(this.#redis, this.#timers);
   }
 }
 
@@ -149,7 +152,7 @@ export class ShardSubscriber {
  */
 export async function whenAllReady(
   subscribers: readonly ShardSubscriber[],
-  options: { timers: Timers; deadline: number; addresses: string; connectTimeoutMs: number },
+  options: { deadline: number; addresses: string; connectTimeoutMs: number },
 ): Promise<void> {
   const missing = () => subscribers.filter((subscriber) => !subscriber.ready).map((subscriber) => `redis://${subscriber.key}`);
   const error = () =>
@@ -157,7 +160,7 @@ export async function whenAllReady(
       ErrorCode.ADAPTER_UNAVAILABLE,
       `could not connect to Redis Cluster at ${options.addresses}: master ${missing().join(', ')} not ready after ${options.connectTimeoutMs} ms`,
     );
-  await Promise.all(subscribers.map((subscriber) => subscriber.whenReady(options.timers, options.deadline, error)));
+  await Promise.all(subscribers.map((subscriber) => subscriber.whenReady(options.deadline, error)));
 }
 
 /** Splits channels into batches of one slot and at most `batchSize` channels. */
