@@ -47,14 +47,17 @@ export class PassSchedule {
   /** A MOVED answer during the current pass corrected the slot map. */
   #redirected = false;
 
+  /** Whether passes are being scheduled (between `start` and `stop`). */
   get active(): boolean {
     return this.#active;
   }
 
+  /** Whether a pass is running now. */
   get running(): boolean {
     return this.#running;
   }
 
+  /** Passes are scheduled from now on. */
   start(): void {
     this.#active = true;
   }
