@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BusHealth } from './bus-health.js';
-import { manualTimers } from './manual-timers.test-support.js';
+import { manualTimers } from '../manual-timers.test-support.js';
 
 function setup() {
   const timers = manualTimers(1_000_000);

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ErrorCode, NearbyError, isNearbyError } from '@nearby/protocol';
 import type { HistoryQuery, HistorySample, HistoryStore } from '../adapters/types.js';
 import { HistoryWriter } from './history-writer.js';
-import { manualTimers } from './manual-timers.test-support.js';
+import { manualTimers } from '../manual-timers.test-support.js';
 
 interface AppendCall {
   samples: HistorySample[];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { manualTimers } from './manual-timers.test-support.js';
+import { manualTimers } from '../manual-timers.test-support.js';
 import { RetryQueue } from './retry-queue.js';
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

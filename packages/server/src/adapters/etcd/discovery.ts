@@ -2,6 +2,7 @@ import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
 import { ErrorCode, NearbyError } from '@nearby/protocol';
 import type { Discovery, DiscoveryNode } from '../types.js';
 import { discoveryNodeProblem, normalizeNodes, sameNodes } from '../../sharding/discovery-node.js';
+import { backgroundTimeout, globalTimers, type Timers } from '../timers.js';
 
 /** Default key prefix: one key per Pub/Sub node, `nearby/pubsub/nodes/<id>` → `redis://host:port`. */
 export const DEFAULT_NODE_PREFIX = 'nearby/pubsub/nodes/';
@@ -21,6 +22,12 @@ export interface EtcdDiscoveryOptions {
   maxReconnectDelayMs?: number;
   /** Receives watch interruptions and entries that are not valid nodes. Default: ignored. */
   onError?: (error: unknown) => void;
+  /**
+   * Clock and timers of the deadline of the first read and watch. Default: the globals, looked
+   * up at call time. The watch's reconnection is scheduled by etcd3 on the global timers, with
+   * the delays of `maxReconnectDelayMs`.
+   */
+  timers?: Timers;
 }
 
 /** Counters of an {@link EtcdDiscovery}. */
@@ -53,6 +60,7 @@ export class EtcdDiscovery implements Discovery {
   readonly #endpoints: string;
   readonly #connectTimeoutMs: number;
   readonly #onError: (error: unknown) => void;
+  readonly #timers: Timers;
   readonly #listeners = new Set<(nodes: readonly DiscoveryNode[]) => void>();
   /** Valid nodes by id, as last read or watched. */
   readonly #entries = new Map<string, DiscoveryNode>();
@@ -72,6 +80,7 @@ export class EtcdDiscovery implements Discovery {
     if (this.#prefix === '') throw new NearbyError(ErrorCode.INVALID_ARGUMENT, 'the etcd key prefix must not be empty');
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.#onError = options.onError ?? (() => {});
+    this.#timers = options.timers ?? globalTimers;
     this.#ownsClient = options.client === undefined;
     const hosts = options.hosts ?? 'http://127.0.0.1:2379';
     this.#endpoints = options.client === undefined ? [hosts].flat().join(', ') : "the given client's endpoints";
@@ -80,7 +89,7 @@ export class EtcdDiscovery implements Discovery {
       new Etcd3({
         ...options.etcd,
         hosts,
-        faultHandling: { watchBackoff: cappedBackoff(options.maxReconnectDelayMs ?? 2_000), ...options.etcd?.faultHandling },
+        faultHandling: { watchBackoff: watchBackoff(options.maxReconnectDelayMs ?? 2_000), ...options.etcd?.faultHandling },
       });
   }
 
@@ -202,10 +211,10 @@ export class EtcdDiscovery implements Discovery {
   }
 
   async #withDeadline<T>(work: Promise<T>, what: string): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: unknown;
     const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${this.#connectTimeoutMs} ms`)), this.#connectTimeoutMs);
-      timer.unref();
+      const fail = () => reject(new Error(`no answer within ${this.#connectTimeoutMs} ms`));
+      timer = backgroundTimeout(this.#timers, fail, this.#connectTimeoutMs);
     });
     try {
       return await Promise.race([work, deadline]);
@@ -215,17 +224,18 @@ export class EtcdDiscovery implements Discovery {
         cause: error,
       });
     } finally {
-      clearTimeout(timer);
+      this.#timers.clearTimeout(timer);
     }
   }
 }
 
-type WatchBackoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
+/** The reconnect delays of an etcd3 watch, as its `faultHandling.watchBackoff` option takes them. */
+export type WatchBackoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
 
 /**
- * Reconnect delays for the watch: doubling from 100 ms up to `maxMs`. etcd3's default grows to
- * 30 s, which would leave a server on a stale ring long after etcd is back.
+ * Reconnect delays for the watch: doubling from 100 ms up to `maxMs`, without jitter. etcd3's
+ * default grows to 30 s, which would leave a server on a stale ring long after etcd is back.
  */
-function cappedBackoff(maxMs: number, duration = 100): WatchBackoff {
-  return { duration: Math.min(duration, maxMs), next: () => cappedBackoff(maxMs, duration * 2) };
+export function watchBackoff(maxMs: number, duration = 100): WatchBackoff {
+  return { duration: Math.min(duration, maxMs), next: () => watchBackoff(maxMs, duration * 2) };
 }

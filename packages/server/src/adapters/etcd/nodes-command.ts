@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { DEFAULT_NODE_PREFIX } from './discovery.js';
 import { discoveryNodeProblem } from '../../sharding/discovery-node.js';
+import { globalTimers } from '../timers.js';
 
 const USAGE = `Usage: nearby-nodes [--etcd <url>[,<url>…]] [--prefix <prefix>] <command>
 
@@ -85,7 +86,9 @@ export async function runNodesCommand(
 
   const hosts = (values.etcd ?? env.NEARBY_ETCD ?? 'http://127.0.0.1:2379').split(',').map((host) => host.trim());
   // One attempt per call with a deadline: an operator wants a prompt answer, not silent retries.
-  const client = new Etcd3({ hosts, dialTimeout: timeoutMs, defaultCallOptions: () => ({ deadline: Date.now() + timeoutMs }) });
+  // gRPC deadlines are wall-clock times, so this is the real clock on purpose, not an injected one.
+  const wallClock = globalTimers;
+  const client = new Etcd3({ hosts, dialTimeout: timeoutMs, defaultCallOptions: () => ({ deadline: wallClock.now() + timeoutMs }) });
   try {
     if (command === 'list') {
       const nodes = await client.getAll().prefix(prefix).strings();

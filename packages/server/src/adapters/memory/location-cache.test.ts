@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { manualTimers } from '../../manual-timers.test-support.js';
 import { MemoryLocationCache } from './location-cache.js';
 
 function setup(start = 1_000_000) {
@@ -132,5 +133,31 @@ describe('MemoryLocationCache', () => {
     expect((await cache.getMany(['alice'])).size).toBe(1);
     await cache.set('bob', { lat: 1, lon: 2, updatedAt: 3 }, -1); // already expired
     expect((await cache.getMany(['bob'])).size).toBe(0);
+  });
+});
+
+describe('MemoryLocationCache on injected timers', () => {
+  it('expires entries by the clock of the timers it is given', async () => {
+    const timers = manualTimers(5_000);
+    const cache = new MemoryLocationCache({ timers });
+    await cache.set('alice', { lat: 1, lon: 2, updatedAt: 3 }, 1_000);
+    timers.advance(999);
+    expect((await cache.getMany(['alice'])).has('alice')).toBe(true);
+    timers.advance(1);
+    expect((await cache.getMany(['alice'])).has('alice')).toBe(false);
+  });
+
+  it('reads the global clock at call time by default, so fake timers installed later take effect', async () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    try {
+      const cache = new MemoryLocationCache();
+      await cache.set('alice', { lat: 1, lon: 2, updatedAt: 3 }, 1_000);
+      vi.setSystemTime(1_000_999);
+      expect((await cache.getMany(['alice'])).has('alice')).toBe(true);
+      vi.setSystemTime(1_001_000);
+      expect((await cache.getMany(['alice'])).has('alice')).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -1,9 +1,11 @@
 import type { CacheEntry, LocationCache, UserSettings } from '../types.js';
 import { mergeSettings } from '../entries.js';
-import { globalTimers, type Timers } from '../../timers.js';
+import { globalTimers, type Timers } from '../timers.js';
 
 export interface MemoryLocationCacheOptions {
-  /** Clock used for TTLs; defaults to `Date.now`. */
+  /** Clock and timers; the cache only reads the clock, for TTLs. Default: the globals, looked up at call time. */
+  timers?: Timers;
+  /** Clock used for TTLs, in place of `timers.now`. */
   now?: () => number;
 }
 
@@ -28,7 +30,7 @@ export class MemoryLocationCache implements LocationCache {
   #writesSinceSweep = 0;
 
   constructor(options: MemoryLocationCacheOptions = {}) {
-    const timers: Pick<Timers, 'now'> = globalTimers;
+    const timers = options.timers ?? globalTimers;
     this.#now = options.now ?? (() => timers.now());
   }
 

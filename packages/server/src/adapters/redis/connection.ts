@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { ErrorCode, NearbyError } from '@nearby/protocol';
+import { backgroundTimeout, globalTimers, type Timers } from '../timers.js';
 
 /** Defaults for clients Nearby creates: fail fast while disconnected instead of queueing. */
 export const FAIL_FAST_OPTIONS: RedisOptions = {
@@ -22,9 +23,10 @@ export function addressOf(client: Redis): string {
 
 /**
  * Resolves when `client` is ready. Rejects with an `adapter_unavailable` NearbyError naming the
- * address when it is not ready within `timeoutMs` (the client keeps retrying in the background).
+ * address when it is not ready within `timeoutMs` on `timers` (the client keeps retrying in the
+ * background).
  */
-export async function whenReady(client: Redis, timeoutMs: number): Promise<void> {
+export async function whenReady(client: Redis, timeoutMs: number, timers: Timers = globalTimers): Promise<void> {
   if (client.status === 'ready') return;
   let lastError: Error | undefined;
   const onError = (error: Error) => {
@@ -34,7 +36,7 @@ export async function whenReady(client: Redis, timeoutMs: number): Promise<void>
   try {
     if (client.status === 'wait') client.connect().catch(() => {});
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = timers.setTimeout(() => {
         client.off('ready', onReady);
         const reason = lastError?.message ?? `not ready after ${timeoutMs} ms`;
         reject(
@@ -44,7 +46,7 @@ export async function whenReady(client: Redis, timeoutMs: number): Promise<void>
         );
       }, timeoutMs);
       const onReady = () => {
-        clearTimeout(timer);
+        timers.clearTimeout(timer);
         resolve();
       };
       client.once('ready', onReady);
@@ -54,24 +56,26 @@ export async function whenReady(client: Redis, timeoutMs: number): Promise<void>
   }
 }
 
-/** Closes a client politely, cutting it if QUIT does not complete (for example while Redis is down). */
-export async function closeClient(client: Redis): Promise<void> {
+/**
+ * Closes a client politely, cutting it if QUIT does not complete within 1 s on `timers` (for
+ * example while Redis is down).
+ */
+export async function closeClient(client: Redis, timers: Timers = globalTimers): Promise<void> {
   if (client.status === 'end') return;
   const wasConnected = client.status === 'ready';
   const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
-  if (wasConnected) await within(client.quit().catch(() => undefined), 1_000);
+  if (wasConnected) await within(client.quit().catch(() => undefined), 1_000, timers);
   client.disconnect();
   // Between reconnect attempts there is no socket to close, and no 'end' event comes.
-  if (wasConnected && (client.status as string) !== 'end') await within(ended, 1_000);
+  if (wasConnected && (client.status as string) !== 'end') await within(ended, 1_000, timers);
 }
 
 /** Waits for `promise`, or `ms` at most, without keeping the process alive. */
-async function within(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+async function within(promise: Promise<unknown>, ms: number, timers: Timers): Promise<void> {
+  let timer: unknown;
   const limit = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-    timer.unref();
+    timer = backgroundTimeout(timers, resolve, ms);
   });
   await Promise.race([promise, limit]);
-  clearTimeout(timer);
+  timers.clearTimeout(timer);
 }

@@ -2,6 +2,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { RedisLocationCache } from './location-cache.js';
 import { RedisPubSub } from './pubsub.js';
 import { FAIL_FAST_OPTIONS, closeClient } from './connection.js';
+import type { Timers } from '../timers.js';
 
 export { RedisLocationCache } from './location-cache.js';
 export type { RedisLocationCacheOptions } from './location-cache.js';
@@ -9,8 +10,8 @@ export { RedisPubSub } from './pubsub.js';
 export type { RedisPubSubOptions, RedisPubSubStats } from './pubsub.js';
 export { ShardedRedisPubSub } from './sharded-pubsub.js';
 export type { ShardedRedisPubSubOptions, ShardedRedisPubSubStats } from './sharded-pubsub.js';
-export { RedisClusterPubSub } from './cluster-pubsub.js';
-export type { RedisClusterPubSubOptions, RedisClusterPubSubStats } from './cluster-pubsub.js';
+export { RedisClusterPubSub } from './cluster/pubsub.js';
+export type { RedisClusterPubSubOptions, RedisClusterPubSubStats } from './cluster/options.js';
 export { ShardedRedisLocationCache } from './sharded-location-cache.js';
 export type { ShardedRedisLocationCacheOptions } from './sharded-location-cache.js';
 export { RedisShardPool } from './shard-pool.js';
@@ -32,6 +33,12 @@ export interface RedisAdaptersOptions {
   livenessTtlMs?: number;
   /** Receives connection errors (Redis down, reconnect attempts). Default: ignored, the server reports failed operations. */
   onError?: (error: Error) => void;
+  /**
+   * Clock and timers of both adapters (liveness refresh, retries, connect and close timeouts).
+   * Default: the globals, looked up at call time. ioredis's own reconnect backoff runs on the
+   * global timers.
+   */
+  timers?: Timers;
 }
 
 /** The Redis adapters of one server process, and their two connections. */
@@ -67,13 +74,15 @@ export function createRedisAdapters(options: RedisAdaptersOptions = {}): RedisAd
   commands.on('error', onError);
   subscriber.on('error', onError);
   const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+  const timers = options.timers;
   const cache = new RedisLocationCache({
     client: commands,
     connectTimeoutMs,
+    timers,
     ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
     ...(options.livenessTtlMs === undefined ? {} : { livenessTtlMs: options.livenessTtlMs }),
   });
-  const pubsub = new RedisPubSub({ publisher: commands, subscriber, connectTimeoutMs });
+  const pubsub = new RedisPubSub({ publisher: commands, subscriber, connectTimeoutMs, timers });
   return {
     cache,
     pubsub,
@@ -82,7 +91,7 @@ export function createRedisAdapters(options: RedisAdaptersOptions = {}): RedisAd
     async close() {
       await cache.close();
       await pubsub.close();
-      await Promise.all([closeClient(subscriber), closeClient(commands)]);
+      await Promise.all([closeClient(subscriber, timers), closeClient(commands, timers)]);
     },
   };
 }

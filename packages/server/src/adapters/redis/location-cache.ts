@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { CacheEntry, LocationCache, UserSettings } from '../types.js';
 import { isWithdrawal } from '../entries.js';
+import { backgroundEvery, globalTimers, type Timers } from '../timers.js';
 import { closeClient, whenReady } from './connection.js';
 
 export interface RedisLocationCacheOptions {
@@ -17,6 +18,8 @@ export interface RedisLocationCacheOptions {
    * holding its users. Refreshed every third of it. Default 30 000 ms.
    */
   livenessTtlMs?: number;
+  /** Clock and timers (the liveness refresh, the connect timeout). Default: the globals, looked up at call time. */
+  timers?: Timers;
 }
 
 /**
@@ -63,7 +66,9 @@ export class RedisLocationCache implements LocationCache {
   readonly #connectTimeoutMs: number;
   readonly #ownsClient: boolean;
   readonly #livenessTtlMs: number;
-  readonly #liveness = new Map<string, ReturnType<typeof setInterval>>();
+  readonly #timers: Timers;
+  /** The liveness refresh of each server id this process registered presence for: its stop function. */
+  readonly #liveness = new Map<string, () => void>();
   /** Presence this process registered (user → server ids), registered again if Redis lost it. */
   readonly #present = new Map<string, Set<string>>();
   #readyBefore = false;
@@ -74,6 +79,7 @@ export class RedisLocationCache implements LocationCache {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.#ownsClient = options.ownsClient ?? false;
     this.#livenessTtlMs = options.livenessTtlMs ?? DEFAULT_LIVENESS_TTL_MS;
+    this.#timers = options.timers ?? globalTimers;
     if (!Number.isFinite(this.#livenessTtlMs) || this.#livenessTtlMs < 1_000) {
       throw new RangeError(`livenessTtlMs must be at least 1000, got ${String(options.livenessTtlMs)}`);
     }
@@ -93,7 +99,7 @@ export class RedisLocationCache implements LocationCache {
   }
 
   connect(): Promise<void> {
-    return whenReady(this.#client, this.#connectTimeoutMs);
+    return whenReady(this.#client, this.#connectTimeoutMs, this.#timers);
   }
 
   async set(userId: string, entry: CacheEntry, ttlMs: number): Promise<void> {
@@ -157,12 +163,12 @@ export class RedisLocationCache implements LocationCache {
   /** Stops this process's liveness keys (deleting them when Redis is reachable) and closes an owned client. */
   async close(): Promise<void> {
     const servers = [...this.#liveness.keys()];
-    for (const timer of this.#liveness.values()) clearInterval(timer);
+    for (const stop of this.#liveness.values()) stop();
     this.#liveness.clear();
     if (servers.length > 0 && this.#client.status === 'ready') {
       await this.#client.del(...servers.map((id) => this.#key('srv', id))).catch(() => undefined);
     }
-    if (this.#ownsClient) await closeClient(this.#client);
+    if (this.#ownsClient) await closeClient(this.#client, this.#timers);
   }
 
   /**
@@ -185,9 +191,7 @@ export class RedisLocationCache implements LocationCache {
       this.#client.set(this.#key('srv', serverId), '1', 'PX', this.#livenessTtlMs).catch(() => undefined);
     };
     refresh();
-    const timer = setInterval(refresh, Math.floor(this.#livenessTtlMs / 3));
-    timer.unref();
-    this.#liveness.set(serverId, timer);
+    this.#liveness.set(serverId, backgroundEvery(this.#timers, Math.floor(this.#livenessTtlMs / 3), refresh));
   }
 }
 

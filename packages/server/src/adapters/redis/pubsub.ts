@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { backgroundTimeout, globalTimers, type Timers } from '../timers.js';
 import type { PubSubMessageHandler, PubSubTransport } from '../types.js';
 import { closeClient, whenReady } from './connection.js';
 
@@ -16,6 +17,8 @@ export interface RedisPubSubOptions {
   connectTimeoutMs?: number;
   /** Whether `close()` also closes both connections. Default false. */
   ownsClients?: boolean;
+  /** Clock and timers (the retry of a refused resubscription, connect and close timeouts). Default: the globals, looked up at call time. */
+  timers?: Timers;
 }
 
 /** Counters of a {@link RedisPubSub}. */
@@ -46,6 +49,7 @@ export class RedisPubSub implements PubSubTransport {
   readonly #batchSize: number;
   readonly #connectTimeoutMs: number;
   readonly #ownsClients: boolean;
+  readonly #timers: Timers;
   readonly #channels = new Set<string>();
   #handler: PubSubMessageHandler | undefined;
   #readyOnce = false;
@@ -58,6 +62,7 @@ export class RedisPubSub implements PubSubTransport {
     this.#batchSize = options.batchSize ?? 1000;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.#ownsClients = options.ownsClients ?? false;
+    this.#timers = options.timers ?? globalTimers;
     this.#subscriber.on('message', (channel: string, message: string) => {
       this.#stats.received++;
       this.#handler?.(channel, message);
@@ -79,7 +84,7 @@ export class RedisPubSub implements PubSubTransport {
       },
       () => {
         // Lost with the connection: its next 'ready' restores. Refused while connected: retry.
-        if (this.#subscriber.status === 'ready') setTimeout(() => this.#restore(counts), RETRY_MS).unref();
+        if (this.#subscriber.status === 'ready') backgroundTimeout(this.#timers, () => this.#restore(counts), RETRY_MS);
       },
     );
   }
@@ -94,7 +99,10 @@ export class RedisPubSub implements PubSubTransport {
   }
 
   async connect(): Promise<void> {
-    await Promise.all([whenReady(this.#publisher, this.#connectTimeoutMs), whenReady(this.#subscriber, this.#connectTimeoutMs)]);
+    await Promise.all([
+      whenReady(this.#publisher, this.#connectTimeoutMs, this.#timers),
+      whenReady(this.#subscriber, this.#connectTimeoutMs, this.#timers),
+    ]);
   }
 
   async publish(channel: string, message: string): Promise<void> {
@@ -131,7 +139,7 @@ export class RedisPubSub implements PubSubTransport {
   async close(): Promise<void> {
     this.#closed = true;
     this.#handler = undefined;
-    if (this.#ownsClients) await Promise.all([closeClient(this.#subscriber), closeClient(this.#publisher)]);
+    if (this.#ownsClients) await Promise.all([closeClient(this.#subscriber, this.#timers), closeClient(this.#publisher, this.#timers)]);
   }
 
   async #send(command: 'subscribe' | 'unsubscribe', channels: string[]): Promise<void> {

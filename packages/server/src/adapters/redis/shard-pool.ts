@@ -2,6 +2,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { ErrorCode, NearbyError } from '@nearby/protocol';
 import type { Discovery, DiscoveryNode } from '../types.js';
 import { HashRing } from '../../sharding/hash-ring.js';
+import { backgroundTimeout, globalTimers, type Timers } from '../timers.js';
 import { FAIL_FAST_OPTIONS, closeClient, whenReady } from './connection.js';
 
 export interface RedisShardPoolOptions {
@@ -20,6 +21,11 @@ export interface RedisShardPoolOptions {
   handoverMs?: number;
   /** Receives connection errors and failed ring changes. Default: ignored. */
   onError?: (error: unknown) => void;
+  /**
+   * Clock and timers: the handover window, the retries of a ring change that could not be
+   * applied, connect and close timeouts. Default: the globals, looked up at call time.
+   */
+  timers?: Timers;
 }
 
 /** One node of the pool and its two connections. */
@@ -51,7 +57,7 @@ export class RedisShardPool {
   readonly #options: RedisShardPoolOptions;
   readonly #shards = new Map<string, RedisShard>();
   /** Nodes that left the ring, closed when their handover ends (or when they come back). */
-  readonly #retiring = new Map<string, { shard: RedisShard; timer: ReturnType<typeof setTimeout> }>();
+  readonly #retiring = new Map<string, { shard: RedisShard; timer: unknown }>();
   readonly #listeners: Array<(change: RingChange) => Promise<void>> = [];
   #ring: HashRing<DiscoveryNode> = new HashRing([]);
   #previousRing: HashRing<DiscoveryNode> = new HashRing([]);
@@ -62,12 +68,14 @@ export class RedisShardPool {
   #changing: Promise<void> = Promise.resolve();
   /** The newest list seen; an older list that failed is not retried once a newer one arrived. */
   #latest: readonly DiscoveryNode[] | undefined;
-  readonly #retries = new Set<ReturnType<typeof setTimeout>>();
+  readonly #retries = new Set<unknown>();
+  readonly #timers: Timers;
   #closed = false;
   #changes = 0;
 
   constructor(options: RedisShardPoolOptions) {
     this.#options = options;
+    this.#timers = options.timers ?? globalTimers;
   }
 
   get ring(): HashRing<DiscoveryNode> {
@@ -119,7 +127,7 @@ export class RedisShardPool {
    * happened less than `withinMs` ago, and the node is still connected.
    */
   previousOwner(key: string, withinMs: number): RedisShard | undefined {
-    if (this.#previousRing.size === 0 || Date.now() - this.#changedAt >= withinMs) return undefined;
+    if (this.#previousRing.size === 0 || this.#timers.now() - this.#changedAt >= withinMs) return undefined;
     const id = this.#previousRing.lookup(key).id;
     if (id === this.#ring.lookup(key).id) return undefined;
     return this.#shards.get(id) ?? this.#retiring.get(id)?.shard;
@@ -133,17 +141,17 @@ export class RedisShardPool {
   async close(): Promise<void> {
     this.#closed = true;
     this.#unwatch?.();
-    for (const timer of this.#retries) clearTimeout(timer);
+    for (const timer of this.#retries) this.#timers.clearTimeout(timer);
     this.#retries.clear();
     await this.#changing.catch(() => undefined);
     const all = [...this.#shards.values()];
     for (const { shard, timer } of this.#retiring.values()) {
-      clearTimeout(timer);
+      this.#timers.clearTimeout(timer);
       all.push(shard);
     }
     this.#shards.clear();
     this.#retiring.clear();
-    await Promise.all(all.map((shard) => closeShard(shard)));
+    await Promise.all(all.map((shard) => closeShard(shard, this.#timers)));
   }
 
   /**
@@ -158,11 +166,14 @@ export class RedisShardPool {
       .catch((error: unknown) => {
         this.#options.onError?.(error);
         if (this.#closed || this.#latest !== nodes) return;
-        const timer = setTimeout(() => {
-          this.#retries.delete(timer);
-          if (this.#latest === nodes) this.#enqueue(nodes, attempt + 1);
-        }, Math.min(100 * 2 ** attempt, 2_000));
-        timer.unref();
+        const timer = backgroundTimeout(
+          this.#timers,
+          () => {
+            this.#retries.delete(timer);
+            if (this.#latest === nodes) this.#enqueue(nodes, attempt + 1);
+          },
+          Math.min(100 * 2 ** attempt, 2_000),
+        );
         this.#retries.add(timer);
       });
   }
@@ -181,7 +192,7 @@ export class RedisShardPool {
       if (current !== undefined && current.node.url === node.url) continue;
       const returning = this.#retiring.get(node.id);
       if (returning !== undefined && returning.shard.node.url === node.url) {
-        clearTimeout(returning.timer);
+        this.#timers.clearTimeout(returning.timer);
         this.#retiring.delete(node.id);
         this.#shards.set(node.id, returning.shard);
         continue;
@@ -189,16 +200,16 @@ export class RedisShardPool {
       if (current !== undefined) this.#retire(current);
       const shard = this.#open(node);
       await Promise.all([
-        whenReady(shard.commands, this.#options.connectTimeoutMs ?? 5_000),
-        whenReady(shard.subscriber, this.#options.connectTimeoutMs ?? 5_000),
+        whenReady(shard.commands, this.#options.connectTimeoutMs ?? 5_000, this.#timers),
+        whenReady(shard.subscriber, this.#options.connectTimeoutMs ?? 5_000, this.#timers),
       ]).catch(async (error: unknown) => {
-        await closeShard(shard);
+        await closeShard(shard, this.#timers);
         throw error;
       });
       this.#shards.set(node.id, shard);
     }
     this.#previousRing = previous;
-    this.#changedAt = Date.now();
+    this.#changedAt = this.#timers.now();
     this.#ring = next;
     this.#changes++;
     for (const listener of this.#listeners) await listener({ previous, next });
@@ -211,15 +222,18 @@ export class RedisShardPool {
     if (this.#shards.get(shard.node.id) === shard) this.#shards.delete(shard.node.id);
     const earlier = this.#retiring.get(shard.node.id);
     if (earlier !== undefined) {
-      clearTimeout(earlier.timer);
-      void closeShard(earlier.shard);
+      this.#timers.clearTimeout(earlier.timer);
+      void closeShard(earlier.shard, this.#timers);
     }
-    const timer = setTimeout(() => {
-      if (this.#retiring.get(shard.node.id)?.shard !== shard) return;
-      this.#retiring.delete(shard.node.id);
-      void closeShard(shard);
-    }, this.handoverMs);
-    timer.unref();
+    const timer = backgroundTimeout(
+      this.#timers,
+      () => {
+        if (this.#retiring.get(shard.node.id)?.shard !== shard) return;
+        this.#retiring.delete(shard.node.id);
+        void closeShard(shard, this.#timers);
+      },
+      this.handoverMs,
+    );
     this.#retiring.set(shard.node.id, { shard, timer });
   }
 
@@ -235,6 +249,6 @@ export class RedisShardPool {
   }
 }
 
-async function closeShard(shard: RedisShard): Promise<void> {
-  await Promise.all([closeClient(shard.subscriber), closeClient(shard.commands)]);
+async function closeShard(shard: RedisShard, timers: Timers): Promise<void> {
+  await Promise.all([closeClient(shard.subscriber, timers), closeClient(shard.commands, timers)]);
 }

@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { ErrorCode, NearbyError } from '@nearby/protocol';
+import type { Timers } from '../timers.js';
 import type { Discovery } from '../types.js';
 import { FAIL_FAST_OPTIONS } from './connection.js';
 import { RedisLocationCache } from './location-cache.js';
@@ -35,6 +36,12 @@ export interface ShardedRedisAdaptersOptions {
   handoverMs?: number;
   /** Receives connection errors and failed moves. Default: ignored. */
   onError?: (error: unknown) => void;
+  /**
+   * Clock and timers of the pool, the cache and the Pub/Sub (transition and handover windows,
+   * ring change retries, liveness refresh, connect and close timeouts). Default: the globals,
+   * looked up at call time. ioredis's own reconnect backoff runs on the global timers.
+   */
+  timers?: Timers;
 }
 
 /** The sharded Redis adapters of one server process. */
@@ -71,6 +78,7 @@ export function createShardedRedisAdapters(options: ShardedRedisAdaptersOptions)
   const optional = {
     ...(options.redis === undefined ? {} : { redis: options.redis }),
     ...(options.onError === undefined ? {} : { onError: options.onError }),
+    ...(options.timers === undefined ? {} : { timers: options.timers }),
   };
   const pool = new RedisShardPool({
     discovery: options.discovery,
@@ -87,6 +95,7 @@ export function createShardedRedisAdapters(options: ShardedRedisAdaptersOptions)
     keyPrefix,
     connectTimeoutMs,
     ownsClient: true,
+    timers: options.timers,
     ...(options.livenessTtlMs === undefined ? {} : { livenessTtlMs: options.livenessTtlMs }),
   });
   const cache = new ShardedRedisLocationCache({ pool, primary, keyPrefix });

@@ -1,4 +1,5 @@
 import type { RedisOptions } from 'ioredis';
+import { backgroundTimeout, globalTimers, type Timers } from '../timers.js';
 import type { Discovery, DiscoveryNode, PubSubMessageHandler, PubSubTransport } from '../types.js';
 import { RedisPubSub, type RedisPubSubStats } from './pubsub.js';
 import { RedisShardPool, type RedisShard, type RingChange } from './shard-pool.js';
@@ -30,6 +31,12 @@ export interface ShardedRedisPubSubOptions {
    * `channelPrefix`. Default `nearby:u:`.
    */
   channelPrefix?: string;
+  /**
+   * Clock and timers: the transition window, and those of the transport's own pool when it makes
+   * one. Default: the globals, looked up at call time. A shared `pool` keeps the timers it was
+   * given.
+   */
+  timers?: Timers;
 }
 
 /** Counters of a {@link ShardedRedisPubSub}. */
@@ -68,7 +75,8 @@ export class ShardedRedisPubSub implements PubSubTransport {
   readonly #perShard = new Map<RedisShard, RedisPubSub>();
   readonly #retired: Totals = { published: 0, received: 0, dropped: 0, resubscribed: 0 };
   /** Pending departures from old nodes. */
-  readonly #leaving = new Set<ReturnType<typeof setTimeout>>();
+  readonly #leaving = new Set<unknown>();
+  readonly #timers: Timers;
   #handler: PubSubMessageHandler | undefined;
   #closed = false;
   #moved = 0;
@@ -78,6 +86,7 @@ export class ShardedRedisPubSub implements PubSubTransport {
       throw new TypeError('ShardedRedisPubSub needs a discovery or a pool');
     }
     this.#ownsPool = options.pool === undefined;
+    this.#timers = options.timers ?? globalTimers;
     this.#pool =
       options.pool ??
       new RedisShardPool({
@@ -86,6 +95,7 @@ export class ShardedRedisPubSub implements PubSubTransport {
         ...(options.virtualNodes === undefined ? {} : { virtualNodes: options.virtualNodes }),
         ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
         ...(options.onError === undefined ? {} : { onError: options.onError }),
+        timers: this.#timers,
         // Only the dual publishing needs the previous nodes when the pool is not shared.
         handoverMs: options.transitionMs ?? 5_000,
       });
@@ -148,7 +158,7 @@ export class ShardedRedisPubSub implements PubSubTransport {
   async close(): Promise<void> {
     this.#closed = true;
     this.#handler = undefined;
-    for (const timer of this.#leaving) clearTimeout(timer);
+    for (const timer of this.#leaving) this.#timers.clearTimeout(timer);
     this.#leaving.clear();
     await Promise.all([...this.#perShard.values()].map((pubsub) => pubsub.close()));
     if (this.#ownsPool) await this.#pool.close();
@@ -161,7 +171,7 @@ export class ShardedRedisPubSub implements PubSubTransport {
   #pubsubOf(shard: RedisShard): RedisPubSub {
     let pubsub = this.#perShard.get(shard);
     if (pubsub === undefined) {
-      pubsub = new RedisPubSub({ publisher: shard.commands, subscriber: shard.subscriber });
+      pubsub = new RedisPubSub({ publisher: shard.commands, subscriber: shard.subscriber, timers: this.#timers });
       pubsub.onMessage((channel, message) => this.#handler?.(channel, message));
       this.#perShard.set(shard, pubsub);
     }
@@ -230,8 +240,7 @@ export class ShardedRedisPubSub implements PubSubTransport {
       const gone = channels.filter((channel) => this.#perShard.get(this.#pool.owner(this.#keyOf(channel))) !== from);
       if (gone.length > 0) from.unsubscribe(gone).catch((error: unknown) => this.#onError(error));
     };
-    const timer = setTimeout(leave, this.#transitionMs);
-    timer.unref();
+    const timer = backgroundTimeout(this.#timers, leave, this.#transitionMs);
     this.#leaving.add(timer);
   }
 

@@ -1,4 +1,4 @@
-import type { Timers } from '../timers.js';
+import type { Timers } from './timers.js';
 
 /** Timers driven by hand: `advance` moves the clock and runs what fell due, in order, including timers set meanwhile. */
 export interface ManualTimers extends Timers {
