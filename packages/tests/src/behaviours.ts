@@ -3,6 +3,7 @@ import { distanceKm, LeaveReason, type ServerFrame } from '@nearby/protocol';
 import type { TestFriendGraph } from './helpers/server-resource.js';
 import { RawPeer, at } from './helpers/raw-peer.js';
 import { ORIGIN, offsetKm } from './helpers/geo.js';
+import { defineDeviceClockBehaviours } from './behaviours-clock.js';
 
 /**
  * What the behaviour suite needs from a deployment: one process with in-memory adapters, or
@@ -331,77 +332,7 @@ export function defineBehaviourSuite(label: string, makeEnv: (ctx: TestContext) 
       });
     });
 
-    it("a device whose clock runs ahead does not freeze the position sent by the user's other device", async () => {
-      e().graph.link(u.alice, u.bob);
-      const fast = await peer(u.alice, S0);
-      const right = await peer(u.alice, S1);
-      const bob = await peer(u.bob, S2);
-      await bob.init({ location: sample(ORIGIN) });
-      await fast.init();
-      await right.init();
-      fast.send({ type: 'location', seq: ++seq, samples: [sample(offsetKm(ORIGIN, 1), Date.now() + 5 * 60_000)] });
-      await bob.waitFor(isUpdateOf(u.alice));
-      const mark = bob.frames.length;
-      const there = offsetKm(ORIGIN, 2);
-      right.send({ type: 'location', seq: ++seq, samples: [sample(there)] });
-      await bob.waitFor(isUpdateOf(u.alice, there), mark);
-    });
-
-    it('a device whose clock was ahead and is corrected keeps being shown with its newest fixes', async () => {
-      const { alice, bob } = await aliceSeesBob();
-      const ahead = 5 * 60_000;
-      for (let km = 1.1; km < 1.5; km += 0.1) {
-        const point = offsetKm(ORIGIN, km);
-        bob.send({ type: 'location', seq: ++seq, samples: [sample(point, Date.now() + ahead)] });
-        await alice.waitFor(isUpdateOf(u.bob, point));
-      }
-      // The clock is corrected: every new fix is dated minutes before the last one sent.
-      for (let km = 2; km < 2.5; km += 0.1) {
-        const point = offsetKm(ORIGIN, km);
-        bob.send({ type: 'location', seq: ++seq, samples: [sample(point)] });
-        await alice.waitFor(isUpdateOf(u.bob, point));
-      }
-    });
-
-    it('a sample from an implausible future counts as received now: honest samples after it are shown', async () => {
-      const { alice, bob } = await aliceSeesBob();
-      const future = offsetKm(ORIGIN, 1.2);
-      bob.send({ type: 'location', seq: ++seq, samples: [sample(future, 9_999_999_999_000)] }); // the year 2286
-      const shown = await alice.waitFor(isUpdateOf(u.bob, future));
-      // updatedAt is always the server's receive time, never the device's.
-      expect(shown.friends.find((f) => f.userId === u.bob)!.updatedAt).toBeLessThanOrEqual(Date.now());
-      const honest = offsetKm(ORIGIN, 1.4);
-      await new Promise((resolve) => setTimeout(resolve, 2));
-      bob.send({ type: 'location', seq: ++seq, samples: [sample(honest)] });
-      await alice.waitFor(isUpdateOf(u.bob, honest));
-    });
-
-    it("an older sample in a later frame is not the live position, but an init's location starts the device's order afresh", async () => {
-      const { alice, bob, pat } = await aliceSeesBob(S1);
-      const newest = offsetKm(ORIGIN, 1.3);
-      bob.send({ type: 'location', seq: ++seq, samples: [sample(newest)] });
-      await alice.waitFor(isUpdateOf(u.bob, newest));
-      const mark = alice.frames.length;
-      bob.send({ type: 'location', seq: ++seq, samples: [sample(offsetKm(ORIGIN, 1.6), Date.now() - 60_000)] });
-      await expectNothingAbout(alice, u.bob, mark, [bob], pat);
-      // The device's clock was set back a minute: it says so with an init, and its fix is shown.
-      const reset = offsetKm(ORIGIN, 1.7);
-      bob.send({ type: 'init', v: 1, location: sample(reset, Date.now() - 60_000) });
-      await alice.waitFor(isUpdateOf(u.bob, reset), mark);
-    });
-
-    it("a radius given in init is the account's: the user's devices on other processes get it, and so does a later session", async () => {
-      const phone = await peer(u.alice, S0);
-      const tablet = await peer(u.alice, S1);
-      await phone.init({ location: sample(ORIGIN) });
-      await tablet.init({ location: sample(ORIGIN) });
-      const mark = tablet.frames.length;
-      phone.send({ type: 'init', v: 1, radiusKm: 3 });
-      await phone.waitFor((f) => f.type === 'snapshot' && f.radiusKm === 3);
-      await tablet.waitFor((f) => f.type === 'snapshot' && f.radiusKm === 3, mark);
-      const laptop = await peer(u.alice, S2);
-      expect(await laptop.init()).toMatchObject({ radiusKm: 3 });
-    });
+    defineDeviceClockBehaviours({ e, peer, sample, isUpdateOf, aliceSeesBob, expectNothingAbout, u, nextSeq: () => ++seq });
 
     it('two devices of one user share one list and both receive updates; one signing off keeps the user online', async () => {
       e().graph.link(u.alice, u.bob);
