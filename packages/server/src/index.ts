@@ -5,6 +5,8 @@ export { MemoryLocationCache } from './adapters/memory/location-cache.js';
 export type { MemoryLocationCacheOptions } from './adapters/memory/location-cache.js';
 export { MemoryPubSub, MemoryPubSubHub } from './adapters/memory/pubsub.js';
 export type { MemoryPubSubOptions, MemoryPubSubStats } from './adapters/memory/pubsub.js';
+export { MemorySettingsStore } from './adapters/memory/settings-store.js';
+export { MemoryPresenceRegistry } from './adapters/memory/presence-registry.js';
 export { MemoryHistoryStore } from './adapters/memory/history-store.js';
 export type { MemoryHistoryStoreOptions } from './adapters/memory/history-store.js';
 export { isWithdrawal, mergeSettings } from './adapters/entries.js';
@@ -14,6 +16,8 @@ export type {
   CacheEntry,
   UserSettings,
   LocationCache,
+  SettingsStore,
+  PresenceRegistry,
   PubSubTransport,
   PubSubMessageHandler,
   HistorySample,

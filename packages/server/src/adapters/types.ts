@@ -34,7 +34,8 @@ export interface CachedWithdrawal {
 export type CacheEntry = CachedLocation | CachedWithdrawal;
 
 /**
- * A user's account settings, shared by all of the user's devices and every server process.
+ * A user's account settings, shared by all of the user's devices and every server process
+ * through the {@link SettingsStore}.
  * Each field carries the version of the change that set it (a server time, ms since the
  * epoch, made unique per user by the server that changed it; 0 for a default), so a store
  * that receives changes out of order keeps the newest of each.
@@ -87,6 +88,57 @@ export interface LocationCache {
    * again once this has passed, so a crashed process cannot keep a signed-off user online.
    */
   readonly presenceExpiryMs?: number;
+  /** Connects; `server.listen()` awaits it and fails with its error. Rejects with a message naming the address. */
+  connect?(): Promise<void>;
+  /** Releases connections and timers. */
+  close?(): Promise<void>;
+}
+
+/**
+ * Account settings shared by every server process, so a user's radius and sharing setting
+ * outlive a session and follow the user to whichever process they reach. Read when a user's
+ * session starts on a process and after a Pub/Sub outage; written whenever the user changes one
+ * (retried until it lands). Without a store (`settings: false`), settings last only while the
+ * user stays connected to a process.
+ */
+export interface SettingsStore {
+  /** The user's settings as last saved by any process, or `undefined` when none were saved. */
+  get(userId: string): Promise<UserSettings | undefined>;
+  /**
+   * Saves the user's settings (no expiry). Per field, the value with the higher version wins
+   * over the one stored, and an equal version takes the new value: a late retry of an older
+   * change never undoes a newer one made through another process. `mergeSettings` is the
+   * reference; settings saved without versions read back with versions 0.
+   */
+  set(userId: string, settings: UserSettings): Promise<void>;
+  /** Connects; `server.listen()` awaits it and fails with its error. Rejects with a message naming the address. */
+  connect?(): Promise<void>;
+  /** Releases connections. */
+  close?(): Promise<void>;
+}
+
+/**
+ * Which server processes hold connections of each user, so that a deliberate sign-off on one
+ * process is announced ("offline") only when no other process still holds the user. Without a
+ * registry (`presence: false`), every sign-off is announced, even while the user is connected to
+ * another process.
+ */
+export interface PresenceRegistry {
+  /** Records that server `serverId` holds connections of the user (its first one there arrived). Adding twice counts once. */
+  add(userId: string, serverId: string): Promise<void>;
+  /**
+   * Forgets `serverId` for the user (its last connection there closed); resolves to how many
+   * servers still hold connections of the user. Removing a server that does not hold the user
+   * only counts the others.
+   */
+  remove(userId: string, serverId: string): Promise<number>;
+  /**
+   * How long a process that crashed (and so never removed its users) may still be counted by
+   * `remove`. A sign-off that finds other holders is checked again once this has passed, so a
+   * crashed process cannot keep a signed-off user online. Absent: processes are never counted
+   * after they end (one process, or a registry that knows at once), and no check is repeated.
+   */
+  readonly expiryMs?: number;
   /** Connects; `server.listen()` awaits it and fails with its error. Rejects with a message naming the address. */
   connect?(): Promise<void>;
   /** Releases connections and timers. */

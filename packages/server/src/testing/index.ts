@@ -9,6 +9,9 @@
  */
 export { describeLocationCacheContract } from './location-cache.js';
 export type { LocationCacheUnderTest } from './location-cache.js';
+export { describeSettingsStoreContract } from './settings-store.js';
+export { describePresenceRegistryContract } from './presence-registry.js';
+export type { PresenceRegistryUnderTest, PresenceRegistryContractOptions } from './presence-registry.js';
 export { describePubSubContract } from './pubsub.js';
 export type { PubSubUnderTest, PubSubContractOptions } from './pubsub.js';
 export { describeHistoryStoreContract, historySample, collect } from './history-store.js';

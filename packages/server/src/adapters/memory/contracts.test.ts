@@ -1,7 +1,15 @@
 import { MemoryHistoryStore } from './history-store.js';
 import { MemoryLocationCache } from './location-cache.js';
+import { MemoryPresenceRegistry } from './presence-registry.js';
 import { MemoryPubSub, MemoryPubSubHub } from './pubsub.js';
-import { describeHistoryStoreContract, describeLocationCacheContract, describePubSubContract } from '../../testing/index.js';
+import { MemorySettingsStore } from './settings-store.js';
+import {
+  describeHistoryStoreContract,
+  describeLocationCacheContract,
+  describePresenceRegistryContract,
+  describePubSubContract,
+  describeSettingsStoreContract,
+} from '../../testing/index.js';
 
 // The in-memory adapters are the reference implementations: they pass the same contracts as every other adapter.
 describeLocationCacheContract('MemoryLocationCache', async () => {
@@ -20,3 +28,11 @@ describePubSubContract('MemoryPubSub on one hub', async () => {
 });
 
 describeHistoryStoreContract('MemoryHistoryStore', async () => new MemoryHistoryStore({ maxSamplesPerUser: Infinity }));
+
+describeSettingsStoreContract('MemorySettingsStore', async () => new MemorySettingsStore());
+
+// Servers in one Node process share one registry object: every "process" of the contract gets the same one.
+describePresenceRegistryContract('MemoryPresenceRegistry', async () => {
+  const registry = new MemoryPresenceRegistry();
+  return { peer: async () => registry };
+});
