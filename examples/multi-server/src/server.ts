@@ -45,6 +45,8 @@ const server = createNearbyServer({
   friends,
   cache: redis.cache,
   pubsub: redis.pubsub,
+  settings: redis.settings,
+  presence: redis.presence,
   port: 0,
   host: '127.0.0.1',
   // The crowd flushes every 1.5 s (30 s sped up 20×); the default allows one location frame per 2 s.

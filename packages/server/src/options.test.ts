@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode, NearbyError, isNearbyError } from '@nearby/protocol';
 import type { TokenBucketOptions } from './core/token-bucket.js';
 import { globalTimers } from './timers.js';
+import { MemoryPresenceRegistry } from './adapters/memory/presence-registry.js';
+import { MemoryPubSub } from './adapters/memory/pubsub.js';
+import { MemorySettingsStore } from './adapters/memory/settings-store.js';
 import { resolveOptions, type NearbyServerOptions } from './options.js';
 
 const friends = { getFriends: async () => [] as string[] };
@@ -193,6 +196,24 @@ describe('resolveOptions validation', () => {
 
   it('rejects a non-positive maxConsecutiveDrops', () => {
     expectInvalid(() => resolveOptions(base({ rateLimit: { maxConsecutiveDrops: 0 } })), /maxConsecutiveDrops/);
+  });
+
+  it('with a pubsub, asks for settings and presence to be given or turned off, naming what is missing', () => {
+    const pubsub = new MemoryPubSub();
+    const message = /pubsub is shared between processes: give settings and presence stores .*or false to keep them per process/;
+    expectInvalid(() => resolveOptions(base({ pubsub })), message);
+    expectInvalid(() => resolveOptions(base({ pubsub })), /missing: settings, presence/);
+    expectInvalid(() => resolveOptions(base({ pubsub, settings: new MemorySettingsStore() })), /missing: presence\)/);
+    expectInvalid(() => resolveOptions(base({ pubsub, presence: false })), /missing: settings\)/);
+    expect(() => resolveOptions(base({ pubsub, settings: false, presence: false }))).not.toThrow();
+    expect(() => resolveOptions(base({ pubsub, settings: new MemorySettingsStore(), presence: new MemoryPresenceRegistry() }))).not.toThrow();
+    // Without a pubsub (one process) the in-memory defaults stand.
+    expect(() => resolveOptions(base())).not.toThrow();
+  });
+
+  it('rejects settings or presence that are neither a store nor false', () => {
+    expectInvalid(() => resolveOptions(base({ settings: {} as unknown as NearbyServerOptions['settings'] })), /settings must be a SettingsStore/);
+    expectInvalid(() => resolveOptions(base({ presence: true as unknown as NearbyServerOptions['presence'] })), /presence must be a PresenceRegistry/);
   });
 
   it.each([

@@ -1,7 +1,12 @@
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { StaticDiscovery, type PubSubTransport } from '@nearby/server';
-import { createRedisAdapters, createShardedRedisAdapters, RedisClusterPubSub } from '@nearby/server/redis';
-import { describeLocationCacheContract, describePubSubContract } from '@nearby/server/testing';
+import { StaticDiscovery, type PresenceRegistry, type PubSubTransport } from '@nearby/server';
+import { createRedisAdapters, createShardedRedisAdapters, RedisClusterPubSub, type RedisAdapters } from '@nearby/server/redis';
+import {
+  describeLocationCacheContract,
+  describePresenceRegistryContract,
+  describePubSubContract,
+  describeSettingsStoreContract,
+} from '@nearby/server/testing';
 import { RedisServerProcess, redisAvailable } from './helpers/redis-server.js';
 import { RedisClusterProcess, redisClusterAvailable } from './helpers/redis-cluster.js';
 
@@ -48,6 +53,38 @@ describeLocationCacheContract('RedisLocationCache on one redis-server', async (c
   return { cache: redis.cache };
 });
 
+describeSettingsStoreContract('RedisSettingsStore on one redis-server', async (ctx) => {
+  if (single === undefined) ctx.skip();
+  const redis = track(createRedisAdapters({ url: single!.url, keyPrefix: `contract-${++prefix}:` }));
+  await redis.settings.connect();
+  return redis.settings;
+});
+
+describePresenceRegistryContract(
+  'RedisPresenceRegistry on one redis-server',
+  async (ctx) => {
+    if (single === undefined) ctx.skip();
+    const keyPrefix = `contract-${++prefix}:`;
+    const processes = new Map<PresenceRegistry, RedisAdapters>();
+    return {
+      async peer() {
+        // The shortest liveness allowed, so the crash check waits about a second.
+        const redis = track(createRedisAdapters({ url: single!.url, keyPrefix, livenessTtlMs: 1_000 }));
+        await redis.presence.connect();
+        processes.set(redis.presence, redis);
+        return redis.presence;
+      },
+      // Cut the connection: the liveness refresh goes on failing, and nothing is removed.
+      crash: async (registry) => processes.get(registry)!.commands.disconnect(),
+      restart: async () => {
+        await single!.kill();
+        await single!.restart();
+      },
+    };
+  },
+  { expires: true, restarts: true },
+);
+
 describePubSubContract(
   'RedisPubSub on one redis-server',
   async (ctx) => {
@@ -83,6 +120,13 @@ describeLocationCacheContract('ShardedRedisLocationCache over three redis-server
   const redis = sharded();
   await redis.cache.connect();
   return { cache: redis.cache };
+});
+
+describeSettingsStoreContract('RedisSettingsStore on the primary of the sharded adapters', async (ctx) => {
+  if (nodes.length === 0) ctx.skip();
+  const redis = sharded();
+  await redis.settings.connect();
+  return redis.settings;
 });
 
 describePubSubContract('ShardedRedisPubSub over three redis-servers', async (ctx) => {

@@ -1,14 +1,15 @@
 import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LeaveReason } from '@nearby/protocol';
-import { MemoryLocationCache, MemoryPubSub, MemoryPubSubHub } from '@nearby/server';
+import { MemoryLocationCache, MemoryPresenceRegistry, MemoryPubSub, MemoryPubSubHub, MemorySettingsStore } from '@nearby/server';
 import { startServer, TestFriendGraph, type ServerResource } from './helpers/server-resource.js';
 import { RawPeer, at } from './helpers/raw-peer.js';
 import { ORIGIN, offsetKm } from './helpers/geo.js';
 
 /**
- * Two server processes' worth of servers in one test process, sharing a bus and a cache the way
- * processes share Redis: everything a user sees must not depend on which server they reached.
+ * Two server processes' worth of servers in one test process, sharing a bus, a cache, settings
+ * and presence the way processes share Redis: everything a user sees must not depend on which
+ * server they reached.
  */
 let servers: ServerResource[] = [];
 const peers: RawPeer[] = [];
@@ -17,9 +18,11 @@ async function cluster(count: number): Promise<ServerResource[]> {
   const graph = new TestFriendGraph();
   const hub = new MemoryPubSubHub();
   const cache = new MemoryLocationCache();
+  const settings = new MemorySettingsStore();
+  const presence = new MemoryPresenceRegistry();
   servers = [];
   for (let i = 0; i < count; i++) {
-    servers.push(await startServer({ graph, cache, pubsub: new MemoryPubSub({ hub }), serverId: `s${i}` }));
+    servers.push(await startServer({ graph, cache, settings, presence, pubsub: new MemoryPubSub({ hub }), serverId: `s${i}` }));
   }
   return servers;
 }

@@ -1,7 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { createRedisAdapters, RedisLocationCache, RedisPubSub, type RedisAdapters } from '@nearby/server/redis';
+import {
+  createRedisAdapters,
+  RedisLocationCache,
+  RedisPresenceRegistry,
+  RedisPubSub,
+  RedisSettingsStore,
+  type RedisAdapters,
+} from '@nearby/server/redis';
 import { RedisServerProcess, redisAvailable } from './helpers/redis-server.js';
 import { startServer } from './helpers/server-resource.js';
 import { RawPeer } from './helpers/raw-peer.js';
@@ -88,111 +95,59 @@ describe('RedisLocationCache', () => {
   });
 });
 
-describe('RedisLocationCache settings and presence', () => {
-  it('saves account settings without expiry', async (ctx) => {
+// Behaviour shared with every store is checked by the contracts (adapter-contracts.test.ts); these check the keys.
+describe('RedisSettingsStore keys', () => {
+  it('keeps `radiusKm,sharing,radiusVersion,sharingVersion` without expiry, reads the older format, and ignores values it did not write', async (ctx) => {
     if (!available) return ctx.skip();
-    const { cache, commands } = adapters();
-    await cache.connect();
-    expect(await cache.getSettings('nobody')).toBeUndefined();
-    await cache.setSettings('alice', { radiusKm: 2.5, sharing: false });
-    expect(await cache.getSettings('alice')).toEqual({ radiusKm: 2.5, sharing: false, radiusVersion: 0, sharingVersion: 0 });
+    const { settings, commands } = adapters();
+    await settings.connect();
+    await settings.set('alice', { radiusKm: 2.5, sharing: false });
+    expect(await commands.get('nearby:set:alice')).toBe('2.5,0,0,0');
     expect(await commands.pttl('nearby:set:alice')).toBe(-1);
-    await commands.set('nearby:set:broken', 'x,y');
-    expect(await cache.getSettings('broken')).toBeUndefined();
-  });
-
-  it('merges settings per field by version, so a late write of an older change never undoes a newer one', async (ctx) => {
-    if (!available) return ctx.skip();
-    const { cache, commands } = adapters();
-    await cache.connect();
     // Written by an older server: no versions, so any versioned change wins over it.
     await commands.set('nearby:set:bob', '4,1');
-    await cache.setSettings('bob', { radiusKm: 5, radiusVersion: 1_700_000_000_010, sharing: false, sharingVersion: 1_700_000_000_020 });
-    expect(await cache.getSettings('bob')).toEqual({
-      radiusKm: 5,
-      radiusVersion: 1_700_000_000_010,
-      sharing: false,
-      sharingVersion: 1_700_000_000_020,
-    });
-    // A radius change made later, with a sharing value from before the sharing change: only the radius moves.
-    await cache.setSettings('bob', { radiusKm: 3, radiusVersion: 1_700_000_000_030, sharing: true, sharingVersion: 1_700_000_000_015 });
-    expect(await cache.getSettings('bob')).toEqual({
-      radiusKm: 3,
-      radiusVersion: 1_700_000_000_030,
-      sharing: false,
-      sharingVersion: 1_700_000_000_020,
-    });
-    expect(await commands.get('nearby:set:bob')).toBe('3,0,1700000000030,1700000000020');
-    // Concurrent writers: whatever order they land in, the newest of each field is kept.
-    await Promise.all(
-      Array.from({ length: 50 }, (_, i) =>
-        cache.setSettings('carol', { radiusKm: 1 + i, radiusVersion: 1000 + i, sharing: i % 2 === 0, sharingVersion: 2000 - i }),
-      ),
-    );
-    expect(await cache.getSettings('carol')).toEqual({ radiusKm: 50, radiusVersion: 1049, sharing: true, sharingVersion: 2000 });
-  });
-
-  it('counts the servers holding a user, and the count survives only as long as a server is listed', async (ctx) => {
-    if (!available) return ctx.skip();
-    const { cache, commands } = adapters();
-    await cache.connect();
-    await cache.addPresence('alice', 's1');
-    await cache.addPresence('alice', 's2');
-    await cache.addPresence('alice', 's2');
-    expect(await commands.ttl('nearby:on:alice')).toBeGreaterThan(0);
-    expect(await cache.removePresence('alice', 's1')).toBe(1);
-    expect(await cache.removePresence('alice', 's2')).toBe(0);
-    expect(await cache.removePresence('alice', 's3')).toBe(0);
-    expect(await commands.exists('nearby:on:alice')).toBe(0);
-  });
-
-  it('does not count a server that died without removing its users', async (ctx) => {
-    if (!available) return ctx.skip();
-    const { cache, commands } = adapters();
-    await cache.connect();
-    await cache.addPresence('bob', 'alive');
-    // A crashed process: listed in the set, but its liveness key is gone.
-    await commands.sadd('nearby:on:bob', 'crashed');
-    expect(await commands.exists('nearby:srv:alive')).toBe(1);
-    expect(await commands.exists('nearby:srv:crashed')).toBe(0);
-    await cache.addPresence('bob', 'other');
-    expect(await cache.removePresence('bob', 'other')).toBe(1); // only "alive" still counts
-    expect(await commands.smembers('nearby:on:bob')).toEqual(['alive']);
-    await cache.close();
-    expect(await commands.exists('nearby:srv:alive')).toBe(0);
+    expect(await settings.get('bob')).toEqual({ radiusKm: 4, sharing: true, radiusVersion: 0, sharingVersion: 0 });
+    await settings.set('bob', { radiusKm: 3, radiusVersion: 1_700_000_000_030, sharing: false, sharingVersion: 1_700_000_000_015 });
+    expect(await commands.get('nearby:set:bob')).toBe('3,0,1700000000030,1700000000015');
+    await settings.set('bob', { radiusKm: 9, radiusVersion: 1_700_000_000_010, sharing: true, sharingVersion: 1_700_000_000_020 });
+    expect(await commands.get('nearby:set:bob')).toBe('3,1,1700000000030,1700000000020');
+    await commands.set('nearby:set:broken', 'x,y');
+    expect(await settings.get('broken')).toBeUndefined();
   });
 });
 
-describe('RedisLocationCache after Redis lost its data', () => {
-  it('registers this process\'s presence again when the connection comes back', async (ctx) => {
+describe('RedisPresenceRegistry keys', () => {
+  it('keeps a set of server ids per user, counts only servers whose liveness key exists, and forgets the dead ones', async (ctx) => {
     if (!available) return ctx.skip();
-    const { cache, commands } = adapters();
-    await cache.connect();
-    await cache.addPresence('dora', 'proc-1');
-    await cache.addPresence('eli', 'proc-1');
-    await cache.removePresence('eli', 'proc-1');
-    await redis.kill(); // no persistence: every key is gone
-    await redis.restart();
-    await waitFor(() => commands.status === 'ready', 'the reconnect', 15_000);
-    const probe = redis.client();
-    try {
-      const deadline = performance.now() + 5_000;
-      while ((await probe.smembers('nearby:on:dora')).length === 0 && performance.now() < deadline) await sleep(20);
-      expect(await probe.smembers('nearby:on:dora')).toEqual(['proc-1']);
-      expect(await probe.exists('nearby:on:eli')).toBe(0);
-      expect(await probe.exists('nearby:srv:proc-1')).toBe(1);
-    } finally {
-      probe.disconnect();
-    }
-  }, 30_000);
+    const { presence, commands } = adapters();
+    await presence.connect();
+    await presence.add('bob', 'alive');
+    expect(await commands.ttl('nearby:on:bob')).toBeGreaterThan(86_000);
+    expect(await commands.pttl('nearby:srv:alive')).toBeGreaterThan(29_000);
+    // A crashed process: listed in the set, but its liveness key is gone.
+    await commands.sadd('nearby:on:bob', 'crashed');
+    expect(await commands.exists('nearby:srv:crashed')).toBe(0);
+    await presence.add('bob', 'other');
+    expect(await presence.remove('bob', 'other')).toBe(1); // only "alive" still counts
+    expect(await commands.smembers('nearby:on:bob')).toEqual(['alive']);
+    expect(await presence.remove('bob', 'alive')).toBe(0);
+    expect(await commands.exists('nearby:on:bob')).toBe(0);
+    await presence.close();
+    expect(await commands.exists('nearby:srv:alive')).toBe(0);
+    expect(await commands.exists('nearby:srv:other')).toBe(0);
+  });
+});
 
+describe('the Redis adapters when Redis is unreachable', () => {
   it('a failed startup names the address, and close() ends the reconnect attempts', async (ctx) => {
     if (!available) return ctx.skip();
     const unreachable = createRedisAdapters({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 300 });
-    await expect(unreachable.cache.connect()).rejects.toMatchObject({
-      code: 'adapter_unavailable',
-      message: expect.stringContaining('redis://127.0.0.1:1'),
-    });
+    for (const adapter of [unreachable.cache, unreachable.settings, unreachable.presence]) {
+      await expect(adapter.connect()).rejects.toMatchObject({
+        code: 'adapter_unavailable',
+        message: expect.stringContaining('redis://127.0.0.1:1'),
+      });
+    }
     await unreachable.close();
     // No attempt after close(): a retry would come within 300 ms (retry strategy: 100 ms × attempt).
     let attempts = 0;
@@ -262,11 +217,18 @@ describe('RedisPubSub', () => {
     if (!available) return ctx.skip();
     const publisher = new Redis(redis.url, { lazyConnect: true });
     const subscriber = new Redis(redis.url, { lazyConnect: true, autoResubscribe: false });
-    const cache = new RedisLocationCache({ client: publisher, keyPrefix: 'custom:', ownsClient: true });
+    // Cache, settings and presence share the command connection; the Pub/Sub owns both.
+    const cache = new RedisLocationCache({ client: publisher, keyPrefix: 'custom:' });
+    const settings = new RedisSettingsStore({ client: publisher, keyPrefix: 'custom:' });
+    const presence = new RedisPresenceRegistry({ client: publisher, keyPrefix: 'custom:' });
     const pubsub = new RedisPubSub({ publisher, subscriber, ownsClients: true });
-    await Promise.all([cache.connect(), pubsub.connect()]);
+    await Promise.all([cache.connect(), settings.connect(), presence.connect(), pubsub.connect()]);
     await cache.set('x', { lat: 1, lon: 1, updatedAt: 1 }, 1_000);
-    expect(await publisher.exists('custom:loc:x')).toBe(1);
+    await settings.set('x', { radiusKm: 2, sharing: true });
+    await presence.add('x', 'proc-x');
+    expect(await publisher.exists('custom:loc:x', 'custom:set:x', 'custom:on:x', 'custom:srv:proc-x')).toBe(4);
+    await Promise.all([cache.close(), settings.close(), presence.close()]);
+    expect(publisher.status).toBe('ready'); // not theirs to close
     await pubsub.close();
     expect(subscriber.status).toBe('end');
     expect(publisher.status).toBe('end');
@@ -277,7 +239,8 @@ describe('a server on the Redis adapters', () => {
   it('has finished its Redis work when close() resolves, so the host can close Redis right after', async (ctx) => {
     if (!available) return ctx.skip();
     const redisAdapters = adapters();
-    const env = await startServer({ cache: redisAdapters.cache, pubsub: redisAdapters.pubsub });
+    const { cache, pubsub, settings, presence } = redisAdapters;
+    const env = await startServer({ cache, pubsub, settings, presence });
     for (let i = 0; i < 20; i++) env.graph.link(`c${i}`, `c${(i + 1) % 20}`);
     const peers = await Promise.all(Array.from({ length: 20 }, (_, i) => RawPeer.connect(env.urlFor(`c${i}`))));
     await Promise.all(peers.map((peer) => peer.init({ location: { lat: 37.5, lon: 127, timestamp: Date.now() } })));

@@ -51,7 +51,7 @@ describe('createShardedRedisAdapters', () => {
     const discovery = new StaticDiscovery([node(0), node(1), node(2)]);
     const redis = createShardedRedisAdapters({ discovery, primaryUrl: primary.url, transitionMs: 200, handoverMs: 1_500 });
     adapters.push(redis);
-    await Promise.all([redis.cache.connect(), redis.pubsub.connect()]);
+    await Promise.all([redis.cache.connect(), redis.pubsub.connect(), redis.settings.connect(), redis.presence.connect()]);
     await Promise.all(users.map((id, i) => redis.cache.set(id, at(i), TTL)));
 
     // Spread over three nodes, one copy each, on the node of the user's channel.
@@ -68,8 +68,9 @@ describe('createShardedRedisAdapters', () => {
     expect(all.get('user-7')).toEqual(at(7));
 
     // Settings and presence live on the primary, untouched by ring changes.
-    await redis.cache.setSettings('user-1', { radiusKm: 3, sharing: false });
-    await redis.cache.addPresence('user-1', 'server-a');
+    await redis.settings.set('user-1', { radiusKm: 3, sharing: false });
+    await redis.presence.add('user-1', 'server-a');
+    expect(await redis.primary.exists('nearby:set:user-1', 'nearby:on:user-1', 'nearby:srv:server-a')).toBe(3);
 
     // A fourth node: about a quarter of the users now belong to it but have not written there yet.
     discovery.setNodes([node(0), node(1), node(2), node(3)]);
@@ -99,8 +100,8 @@ describe('createShardedRedisAdapters', () => {
     expect(later.get(rewritten)).toEqual({ lat: 1, lon: 2, updatedAt: 3, epoch: 0 });
     expect(later.get(withdrawn)).toEqual(withdrawal);
     expect(later.size).toBe(users.length - moved.length + 2);
-    expect(await redis.cache.getSettings('user-1')).toEqual({ radiusKm: 3, sharing: false, radiusVersion: 0, sharingVersion: 0 });
-    expect(await redis.cache.removePresence('user-1', 'server-b')).toBe(1);
+    expect(await redis.settings.get('user-1')).toEqual({ radiusKm: 3, sharing: false, radiusVersion: 0, sharingVersion: 0 });
+    expect(await redis.presence.remove('user-1', 'server-b')).toBe(1);
   });
 
   it('refuses a handover shorter than the transition, and names an unreachable node at connect', async (ctx) => {

@@ -1,6 +1,6 @@
 /**
  * Contender 1: Nearby as a host application embeds it — `createNearbyServer` with the Redis
- * adapters (location cache and Pub/Sub on the benchmark's redis-server), the scenario's friend
+ * adapters (location cache, Pub/Sub, settings and presence on the benchmark's redis-server), the scenario's friend
  * graph, the token as the user id, relaxed rate limits and the in-memory history store capped
  * at 16 samples per user so memory stays flat.
  */
@@ -18,6 +18,8 @@ export const startNearby: StartServer = async (scenario, redisUrl) => {
     friends: { getFriends: async (userId) => scenario.friendIds(userId) },
     cache: redis.cache,
     pubsub: redis.pubsub,
+    settings: redis.settings,
+    presence: redis.presence,
     history: new MemoryHistoryStore({ maxSamplesPerUser: 16 }),
     rateLimit: {
       locations: { capacity: 1e6, refillPerSecond: 1e6 },

@@ -8,7 +8,7 @@ export function isWithdrawal(entry: CacheEntry): entry is CachedWithdrawal {
 /**
  * Settings after applying `incoming` to `stored`, field by field: the value with the higher
  * version wins, and an equal version takes the incoming value. The reference for what
- * `LocationCache.setSettings` must do.
+ * `SettingsStore.set` must do.
  */
 export function mergeSettings(stored: UserSettings | undefined, incoming: UserSettings): UserSettings {
   if (stored === undefined) return { ...incoming, radiusVersion: incoming.radiusVersion ?? 0, sharingVersion: incoming.sharingVersion ?? 0 };

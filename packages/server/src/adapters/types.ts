@@ -64,30 +64,6 @@ export interface LocationCache {
    * from the result. Called with up to `maxFriends` (5000 by default) ids.
    */
   getMany(userIds: readonly string[]): Promise<Map<string, CacheEntry>>;
-  /**
-   * Optional: the user's account settings as last saved by any process. Without settings
-   * storage, a user's radius and sharing setting last only while the user is connected to a process.
-   */
-  getSettings?(userId: string): Promise<UserSettings | undefined>;
-  /**
-   * Optional: saves the user's account settings (no expiry). Per field, the value with the
-   * higher version wins over the one stored: a late write of an older change never undoes a
-   * newer one (equal versions: the new value is kept).
-   */
-  setSettings?(userId: string, settings: UserSettings): Promise<void>;
-  /**
-   * Optional: records that server `serverId` holds connections of the user. With presence, a
-   * user who signs off on one process while connected on another is not announced offline.
-   */
-  addPresence?(userId: string, serverId: string): Promise<void>;
-  /** Optional: forgets `serverId` for the user; resolves to how many servers still hold connections of the user. */
-  removePresence?(userId: string, serverId: string): Promise<number>;
-  /**
-   * Optional, with presence: how long a process that crashed may still be counted by
-   * `removePresence` as holding its users. A sign-off that finds other holders is checked
-   * again once this has passed, so a crashed process cannot keep a signed-off user online.
-   */
-  readonly presenceExpiryMs?: number;
   /** Connects; `server.listen()` awaits it and fails with its error. Rejects with a message naming the address. */
   connect?(): Promise<void>;
   /** Releases connections and timers. */

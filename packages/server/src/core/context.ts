@@ -1,5 +1,5 @@
 import type { LeaveReason, LocationSample } from '@nearby/protocol';
-import type { CacheEntry, LocationCache, PubSubTransport, UserSettings } from '../adapters/types.js';
+import type { CacheEntry, LocationCache, PresenceRegistry, PubSubTransport, SettingsStore, UserSettings } from '../adapters/types.js';
 import type { BusMessage } from './bus.js';
 import type { Connection } from './connection.js';
 import type { ResolvedEngineOptions } from './engine-options.js';
@@ -144,6 +144,10 @@ export interface EngineContext {
   readonly options: ResolvedEngineOptions;
   readonly cache: LocationCache;
   readonly pubsub: PubSubTransport;
+  /** Saved account settings; absent with `settings: false` (settings last per process). */
+  readonly settings: SettingsStore | undefined;
+  /** Which processes hold each user; absent with `presence: false` (every sign-off is announced). */
+  readonly presence: PresenceRegistry | undefined;
   readonly history: HistoryWriter;
   readonly counters: CoreCounters;
   readonly clock: VersionClock;

@@ -1,7 +1,7 @@
 import type { EngineContext } from './context.js';
 import type { LocalUser } from './local-user.js';
 
-/** Added to the cache's presence expiry before a sign-off is checked again. */
+/** Added to the presence registry's expiry before a sign-off is checked again. */
 const SIGN_OFF_RECHECK_MARGIN_MS = 1_000;
 
 /**
@@ -35,9 +35,9 @@ export class Departures {
     const ctx = this.#ctx;
     const userId = user.id;
     let elsewhere: number | undefined = 0;
-    if (ctx.cache.removePresence !== undefined) {
+    if (ctx.presence !== undefined) {
       try {
-        elsewhere = await ctx.cache.removePresence(userId, ctx.options.serverId);
+        elsewhere = await ctx.presence.remove(userId, ctx.options.serverId);
       } catch (error) {
         ctx.report('presence update failed', error);
         elsewhere = undefined;
@@ -55,7 +55,7 @@ export class Departures {
     }
     if (elsewhere > 0) {
       // Maybe a process that crashed and still counts: ask again once a crashed process no longer would.
-      const expiry = ctx.cache.presenceExpiryMs;
+      const expiry = ctx.presence?.expiryMs;
       if (expiry !== undefined) {
         ctx.later(expiry + SIGN_OFF_RECHECK_MARGIN_MS, () => ctx.retries.run(`sign-off ${userId}`, () => this.#confirm(userId, after)));
       }
@@ -66,9 +66,9 @@ export class Departures {
 
   /** Signs the user off everywhere if presence shows that no process holds them. Rejects (and is retried) while presence cannot be read. */
   async #confirm(userId: string, after: number): Promise<void> {
-    const { cache, options } = this.#ctx;
-    if (this.#isHere(userId) || cache.removePresence === undefined) return;
-    const elsewhere = await cache.removePresence(userId, options.serverId);
+    const { presence, options } = this.#ctx;
+    if (this.#isHere(userId) || presence === undefined) return;
+    const elsewhere = await presence.remove(userId, options.serverId);
     if (elsewhere > 0 || this.#isHere(userId)) return;
     this.#signOff(userId, after);
   }

@@ -1,5 +1,5 @@
 import { ErrorCode, Limits, NearbyError } from '@nearby/protocol';
-import type { FriendGraph, HistoryStore, LocationCache, PubSubTransport } from '../adapters/types.js';
+import type { FriendGraph, HistoryStore, LocationCache, PresenceRegistry, PubSubTransport, SettingsStore } from '../adapters/types.js';
 import type { TokenBucketOptions } from './token-bucket.js';
 import { globalTimers, type Timers } from '../timers.js';
 
@@ -8,8 +8,24 @@ export interface NearbyEngineOptions {
   friends: FriendGraph;
   /** Location cache; a {@link MemoryLocationCache} when omitted. */
   cache?: LocationCache;
-  /** Pub/Sub transport; a {@link MemoryPubSub} when omitted. */
+  /**
+   * Pub/Sub transport; a {@link MemoryPubSub} when omitted. Given one, the server is taken to
+   * share it with other processes, and `settings` and `presence` must be given too.
+   */
   pubsub?: PubSubTransport;
+  /**
+   * Account settings store, shared by the processes on one `pubsub`. Default without `pubsub`:
+   * a {@link MemorySettingsStore}. Required with `pubsub`: a store, or `false` to keep settings
+   * only while the user stays connected to a process.
+   */
+  settings?: SettingsStore | false;
+  /**
+   * Presence registry, shared by the processes on one `pubsub`, deciding whether a sign-off is
+   * announced. Default without `pubsub`: a {@link MemoryPresenceRegistry}. Required with
+   * `pubsub`: a registry, or `false` to announce every sign-off, even while the user is
+   * connected to another process.
+   */
+  presence?: PresenceRegistry | false;
   /** History store; a {@link MemoryHistoryStore} when omitted. */
   history?: HistoryStore;
   /** Default radius in km for users who did not choose one. Default 8. */
@@ -119,10 +135,35 @@ function randomServerId(random: () => number, now: number): string {
   return `srv-${random().toString(36).slice(2, 10)}${now.toString(36)}`;
 }
 
+/**
+ * Settings and presence must be a visible choice once processes share a bus: in-memory
+ * defaults there would quietly keep settings per process and announce sign-offs of users still
+ * connected elsewhere.
+ */
+function checkSharedState(options: NearbyEngineOptions): void {
+  const { settings, presence } = options;
+  if (settings !== undefined && settings !== false && (typeof settings?.get !== 'function' || typeof settings.set !== 'function')) {
+    throw invalidOption('settings must be a SettingsStore with get(userId) and set(userId, settings), or false');
+  }
+  if (presence !== undefined && presence !== false && (typeof presence?.add !== 'function' || typeof presence.remove !== 'function')) {
+    throw invalidOption('presence must be a PresenceRegistry with add(userId, serverId) and remove(userId, serverId), or false');
+  }
+  if (options.pubsub === undefined) return;
+  const missing = [settings === undefined ? 'settings' : undefined, presence === undefined ? 'presence' : undefined].filter(
+    (name) => name !== undefined,
+  );
+  if (missing.length === 0) return;
+  throw invalidOption(
+    `pubsub is shared between processes: give settings and presence stores (createRedisAdapters() returns both), ` +
+      `or false to keep them per process (missing: ${missing.join(', ')})`,
+  );
+}
+
 /** Applies defaults and rejects impossible configurations with a message naming the option. */
 export function resolveEngineOptions(options: NearbyEngineOptions): ResolvedEngineOptions {
   if (typeof options !== 'object' || options === null) throw invalidOption('options are required');
   if (typeof options.friends?.getFriends !== 'function') throw invalidOption('friends must be a FriendGraph with getFriends(userId)');
+  checkSharedState(options);
   const maxRadiusKm = positiveOption('maxRadiusKm', options.maxRadiusKm, 50);
   if (maxRadiusKm > Limits.MAX_RADIUS_KM) throw invalidOption(`maxRadiusKm must be at most ${Limits.MAX_RADIUS_KM}`);
   const radiusKm = positiveOption('radiusKm', options.radiusKm, 8);

@@ -1,8 +1,10 @@
 import { CloseCode, ErrorCode, LeaveReason, Limits, NearbyError } from '@nearby/protocol';
-import type { HistoryStore, LocationCache, PubSubTransport } from '../adapters/types.js';
+import type { HistoryStore, LocationCache, PresenceRegistry, PubSubTransport, SettingsStore } from '../adapters/types.js';
 import { MemoryHistoryStore } from '../adapters/memory/history-store.js';
 import { MemoryLocationCache } from '../adapters/memory/location-cache.js';
+import { MemoryPresenceRegistry } from '../adapters/memory/presence-registry.js';
 import { MemoryPubSub } from '../adapters/memory/pubsub.js';
+import { MemorySettingsStore } from '../adapters/memory/settings-store.js';
 import { BusRouter } from './bus-router.js';
 import { Channels } from './channels.js';
 import type { ServerSocket } from './connection.js';
@@ -76,7 +78,10 @@ export interface NearbyEngine {
   stats(): NearbyEngineStats;
 }
 
-/** Creates a protocol engine. In-memory adapters are used for whatever is omitted. */
+/**
+ * Creates a protocol engine. In-memory adapters are used for whatever is omitted; with a
+ * `pubsub`, `settings` and `presence` must be given (a store, or `false`).
+ */
 export function createNearbyEngine(options: NearbyEngineOptions): NearbyEngine {
   return new Engine(resolveEngineOptions(options), options);
 }
@@ -90,8 +95,8 @@ class Engine implements NearbyEngine {
   readonly #friendships: Friendships;
   readonly #retries: RetryQueue;
   readonly #writer: HistoryWriter;
-  readonly #adapters: Array<LocationCache | PubSubTransport | HistoryStore>;
-  readonly #owned: Array<LocationCache | PubSubTransport | HistoryStore> = [];
+  readonly #adapters: Adapter[];
+  readonly #owned: Adapter[] = [];
   readonly #timers = new Set<unknown>();
   #state: NearbyEngineState = 'idle';
   #drainPromise: Promise<void> | undefined;
@@ -102,7 +107,10 @@ class Engine implements NearbyEngine {
     const cache = raw.cache ?? this.#own(new MemoryLocationCache({ now: () => timers.now() }));
     const pubsub = raw.pubsub ?? this.#own(new MemoryPubSub());
     const history = raw.history ?? this.#own(new MemoryHistoryStore());
-    this.#adapters = [cache, pubsub, history];
+    // Omitted only without a pubsub (resolveEngineOptions refuses it otherwise): one process.
+    const settings = raw.settings === false ? undefined : (raw.settings ?? this.#own(new MemorySettingsStore()));
+    const presence = raw.presence === false ? undefined : (raw.presence ?? this.#own(new MemoryPresenceRegistry()));
+    this.#adapters = [cache, pubsub, history, settings, presence].filter((adapter) => adapter !== undefined);
     this.#writer = new HistoryWriter(history, { ...options.historyWriter, timers });
     const counters = zeroCounters();
     this.#retries = new RetryQueue({
@@ -117,6 +125,8 @@ class Engine implements NearbyEngine {
       options,
       cache,
       pubsub,
+      settings,
+      presence,
       history: this.#writer,
       counters,
       clock: new VersionClock(() => timers.now()),
@@ -284,7 +294,7 @@ class Engine implements NearbyEngine {
     this.#timers.add(handle);
   }
 
-  #own<T extends LocationCache | PubSubTransport | HistoryStore>(adapter: T): T {
+  #own<T extends Adapter>(adapter: T): T {
     this.#owned.push(adapter);
     return adapter;
   }
@@ -299,6 +309,9 @@ class Engine implements NearbyEngine {
     }
   }
 }
+
+/** Anything the engine connects at start and, when it created it, closes. */
+type Adapter = LocationCache | PubSubTransport | HistoryStore | SettingsStore | PresenceRegistry;
 
 /** Both ids valid and different; otherwise `invalid_argument`. */
 function checkPair(method: string, a: string, b: string): void {

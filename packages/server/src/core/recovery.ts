@@ -79,7 +79,7 @@ export class Recovery implements BusEvents {
   }
 
   async #reconcileUser(user: LocalUser, withFriends: boolean): Promise<void> {
-    const { options, cache, users, friendships } = this.#ctx;
+    const { options, settings: store, users, friendships } = this.#ctx;
     try {
       await user.ready;
     } catch {
@@ -90,7 +90,7 @@ export class Recovery implements BusEvents {
     let friends: readonly string[] | undefined;
     let settings: UserSettings | undefined;
     try {
-      [friends, settings] = await Promise.all([withFriends ? options.friends.getFriends(user.id) : undefined, cache.getSettings?.(user.id)]);
+      [friends, settings] = await Promise.all([withFriends ? options.friends.getFriends(user.id) : undefined, store?.get(user.id)]);
     } catch (error) {
       this.#ctx.report(`reconciliation of ${user.id} failed`, error);
       return;

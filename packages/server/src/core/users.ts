@@ -233,7 +233,7 @@ export class Users implements UsersRole {
     const user = new LocalUser(userId, ctx.options.radiusKm, true);
     this.#users.set(userId, user);
     ctx.channels.own(user);
-    ctx.cache.addPresence?.(userId, ctx.options.serverId).catch((error: unknown) => ctx.report('presence update failed', error));
+    ctx.presence?.add(userId, ctx.options.serverId).catch((error: unknown) => ctx.report('presence update failed', error));
     user.ready = (async () => {
       const [friends, settings] = await Promise.all([ctx.options.friends.getFriends(userId), this.#loadSettings(user)]);
       if (user.removed) return;
@@ -258,16 +258,16 @@ export class Users implements UsersRole {
   }
 
   async #loadSettings(user: LocalUser): Promise<UserSettings | undefined> {
-    const { cache } = this.#ctx;
-    if (cache.getSettings === undefined) return undefined;
+    const { settings: store } = this.#ctx;
+    if (store === undefined) return undefined;
     try {
-      return await cache.getSettings(user.id);
+      return await store.get(user.id);
     } catch (error) {
-      // Degrade to defaults: the user can still connect while the cache is unreachable. The
+      // Degrade to defaults: the user can still connect while the store is unreachable. The
       // saved settings are read again until that succeeds, and adopted where newer.
       this.#ctx.report('settings read failed', error);
       this.#ctx.retries.run(`settings read ${user.id}`, async () => {
-        const settings = await cache.getSettings!(user.id);
+        const settings = await store.get(user.id);
         await user.ready.catch(() => undefined);
         if (settings !== undefined && !user.removed) await user.run(() => this.adoptSettings(user, settings));
       });
@@ -277,15 +277,15 @@ export class Users implements UsersRole {
 
   /** Saves the user's radius and sharing setting, with their versions, for their other processes and later sessions. */
   #saveSettings(user: LocalUser): void {
-    const { cache } = this.#ctx;
-    if (cache.setSettings === undefined) return;
+    const { settings: store } = this.#ctx;
+    if (store === undefined) return;
     const settings: UserSettings = {
       radiusKm: user.radiusKm,
       sharing: user.sharing,
       radiusVersion: user.radiusVersion,
       sharingVersion: user.sharingVersion,
     };
-    this.#ctx.retries.run(`settings ${user.id}`, () => cache.setSettings!(user.id, settings));
+    this.#ctx.retries.run(`settings ${user.id}`, () => store.set(user.id, settings));
   }
 
   /** Stores a withdrawal in the cache, retrying until it lands. */

@@ -344,6 +344,8 @@ describe('Redis unreachable at startup', () => {
       friends: new TestFriendGraph(),
       cache: adapters.cache,
       pubsub: adapters.pubsub,
+      settings: adapters.settings,
+      presence: adapters.presence,
       port: 0,
       host: '127.0.0.1',
       onError: () => {},

@@ -82,6 +82,8 @@ const lastErrors: string[] = [];
 interface Adapters {
   cache: NonNullable<NearbyServerOptions['cache']>;
   pubsub: NonNullable<NearbyServerOptions['pubsub']> & { readonly stats: ChildStats['pubsub'] };
+  settings: NonNullable<NearbyServerOptions['settings']>;
+  presence: NonNullable<NearbyServerOptions['presence']>;
   connections(): Record<string, string>;
   ring(): string[] | undefined;
   fence(connection: 'commands' | 'subscriber'): Promise<void>;
@@ -93,6 +95,8 @@ function singleRedis(): Adapters {
   return {
     cache: redis.cache,
     pubsub: redis.pubsub,
+    settings: redis.settings,
+    presence: redis.presence,
     connections: () => ({ commands: redis.commands.status, subscriber: redis.subscriber.status }),
     ring: () => undefined,
     fence: async (connection) => void (await (connection === 'commands' ? redis.commands : redis.subscriber).ping()),
@@ -117,6 +121,8 @@ function shardedRedis(config: ShardedConfig): Adapters {
   return {
     cache: redis.cache,
     pubsub: redis.pubsub,
+    settings: redis.settings,
+    presence: redis.presence,
     connections: () => Object.fromEntries(shards().map((shard) => [shard.node.id, `${shard.commands.status}/${shard.subscriber.status}`])),
     ring: () => redis.pool.ring.nodes.map((node) => node.id),
     fence: async (connection) => {
@@ -147,6 +153,8 @@ const server = createNearbyServer({
   ...extraOptions,
   cache: redis.cache,
   pubsub: redis.pubsub,
+  settings: redis.settings,
+  presence: redis.presence,
   serverId,
   port: 0,
   host: '127.0.0.1',

@@ -91,15 +91,6 @@ describe('MemoryLocationCache', () => {
     expect((await t.cache.getMany(['alice', 'bob'])).size).toBe(0);
   });
 
-  it('merges settings per field by version: a late write of an older change never undoes a newer one', async () => {
-    const { cache } = setup();
-    await cache.setSettings('alice', { radiusKm: 5, radiusVersion: 10, sharing: false, sharingVersion: 20 });
-    await cache.setSettings('alice', { radiusKm: 3, radiusVersion: 30, sharing: true, sharingVersion: 15 });
-    expect(await cache.getSettings('alice')).toEqual({ radiusKm: 3, radiusVersion: 30, sharing: false, sharingVersion: 20 });
-    await cache.setSettings('alice', { radiusKm: 9, radiusVersion: 30, sharing: true, sharingVersion: 21 });
-    expect(await cache.getSettings('alice')).toEqual({ radiusKm: 9, radiusVersion: 30, sharing: true, sharingVersion: 21 });
-  });
-
   it('copies locations in and out, so callers cannot change what is cached', async () => {
     const { cache } = setup();
     const location = { lat: 1, lon: 2, updatedAt: 3 };

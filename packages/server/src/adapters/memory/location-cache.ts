@@ -1,5 +1,4 @@
-import type { CacheEntry, LocationCache, UserSettings } from '../types.js';
-import { mergeSettings } from '../entries.js';
+import type { CacheEntry, LocationCache } from '../types.js';
 import { globalTimers, type Timers } from '../timers.js';
 
 export interface MemoryLocationCacheOptions {
@@ -23,9 +22,6 @@ const SWEEP_EVERY_WRITES = 1024;
  */
 export class MemoryLocationCache implements LocationCache {
   readonly #entries = new Map<string, Entry>();
-  /** Account settings: one small entry per user who ever changed one, kept for the process's life. */
-  readonly #settings = new Map<string, UserSettings>();
-  readonly #presence = new Map<string, Set<string>>();
   readonly #now: () => number;
   #writesSinceSweep = 0;
 
@@ -59,32 +55,8 @@ export class MemoryLocationCache implements LocationCache {
     return found;
   }
 
-  async getSettings(userId: string): Promise<UserSettings | undefined> {
-    const settings = this.#settings.get(userId);
-    return settings === undefined ? undefined : { ...settings };
-  }
-
-  async setSettings(userId: string, settings: UserSettings): Promise<void> {
-    this.#settings.set(userId, mergeSettings(this.#settings.get(userId), settings));
-  }
-
-  async addPresence(userId: string, serverId: string): Promise<void> {
-    let servers = this.#presence.get(userId);
-    if (servers === undefined) this.#presence.set(userId, (servers = new Set()));
-    servers.add(serverId);
-  }
-
-  async removePresence(userId: string, serverId: string): Promise<number> {
-    const servers = this.#presence.get(userId);
-    if (servers === undefined) return 0;
-    servers.delete(serverId);
-    if (servers.size === 0) this.#presence.delete(userId);
-    return servers.size;
-  }
-
   async close(): Promise<void> {
     this.#entries.clear();
-    this.#presence.clear();
   }
 
   #sweep(): void {

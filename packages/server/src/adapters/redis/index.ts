@@ -1,11 +1,17 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { RedisLocationCache } from './location-cache.js';
+import { RedisPresenceRegistry } from './presence-registry.js';
 import { RedisPubSub } from './pubsub.js';
+import { RedisSettingsStore } from './settings-store.js';
 import { FAIL_FAST_OPTIONS, closeClient } from './connection.js';
 import type { Timers } from '../timers.js';
 
 export { RedisLocationCache } from './location-cache.js';
 export type { RedisLocationCacheOptions } from './location-cache.js';
+export { RedisSettingsStore } from './settings-store.js';
+export type { RedisSettingsStoreOptions } from './settings-store.js';
+export { RedisPresenceRegistry } from './presence-registry.js';
+export type { RedisPresenceRegistryOptions } from './presence-registry.js';
 export { RedisPubSub } from './pubsub.js';
 export type { RedisPubSubOptions, RedisPubSubStats } from './pubsub.js';
 export { ShardedRedisPubSub } from './sharded-pubsub.js';
@@ -25,7 +31,7 @@ export interface RedisAdaptersOptions {
   url?: string;
   /** Extra ioredis options for both connections (TLS, password, …). */
   redis?: RedisOptions;
-  /** Prefix of every key the cache writes (`<prefix>loc:<id>`, `set:`, `on:`). Default `nearby:`. */
+  /** Prefix of every key the adapters write (`<prefix>loc:<id>`, `set:`, `on:`, `srv:`). Default `nearby:`. */
   keyPrefix?: string;
   /** How long `server.listen()` waits for Redis before failing. Default 5 000 ms. */
   connectTimeoutMs?: number;
@@ -34,7 +40,7 @@ export interface RedisAdaptersOptions {
   /** Receives connection errors (Redis down, reconnect attempts). Default: ignored, the server reports failed operations. */
   onError?: (error: Error) => void;
   /**
-   * Clock and timers of both adapters (liveness refresh, retries, connect and close timeouts).
+   * Clock and timers of every adapter (liveness refresh, retries, connect and close timeouts).
    * Default: the globals, looked up at call time. ioredis's own reconnect backoff runs on the
    * global timers.
    */
@@ -45,7 +51,11 @@ export interface RedisAdaptersOptions {
 export interface RedisAdapters {
   cache: RedisLocationCache;
   pubsub: RedisPubSub;
-  /** Command connection (cache reads/writes and PUBLISH). */
+  /** Account settings, on the command connection. */
+  settings: RedisSettingsStore;
+  /** Presence, on the command connection. */
+  presence: RedisPresenceRegistry;
+  /** Command connection (cache, settings and presence reads and writes, and PUBLISH). */
   commands: Redis;
   /** Subscriber connection. */
   subscriber: Redis;
@@ -54,13 +64,15 @@ export interface RedisAdapters {
 }
 
 /**
- * Creates the Redis location cache and Pub/Sub transport for one server process, on two
- * connections: one for commands (so a location update's SET and PUBLISH are pipelined
- * together) and one for subscriptions. Connections open when the server's `listen()` runs.
+ * Creates the Redis location cache, Pub/Sub transport, settings store and presence registry
+ * for one server process, on two connections: one for commands (so a location update's SET and
+ * PUBLISH are pipelined together) and one for subscriptions. Connections open when the
+ * server's `listen()` runs.
  *
  * ```ts
  * const redis = createRedisAdapters({ url: process.env.REDIS_URL });
- * const server = createNearbyServer({ ...options, cache: redis.cache, pubsub: redis.pubsub });
+ * const { cache, pubsub, settings, presence } = redis;
+ * const server = createNearbyServer({ ...options, cache, pubsub, settings, presence });
  * await server.listen(); // fails with adapter_unavailable naming the address if Redis is down
  * ```
  */
@@ -75,21 +87,24 @@ export function createRedisAdapters(options: RedisAdaptersOptions = {}): RedisAd
   subscriber.on('error', onError);
   const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
   const timers = options.timers;
-  const cache = new RedisLocationCache({
-    client: commands,
-    connectTimeoutMs,
-    timers,
-    ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
+  const shared = { client: commands, connectTimeoutMs, timers, ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }) };
+  const cache = new RedisLocationCache(shared);
+  const settings = new RedisSettingsStore(shared);
+  const presence = new RedisPresenceRegistry({
+    ...shared,
     ...(options.livenessTtlMs === undefined ? {} : { livenessTtlMs: options.livenessTtlMs }),
   });
   const pubsub = new RedisPubSub({ publisher: commands, subscriber, connectTimeoutMs, timers });
   return {
     cache,
     pubsub,
+    settings,
+    presence,
     commands,
     subscriber,
     async close() {
-      await cache.close();
+      // Presence first: it deletes this process's liveness keys while the connection is still open.
+      await presence.close();
       await pubsub.close();
       await Promise.all([closeClient(subscriber, timers), closeClient(commands, timers)]);
     },

@@ -2,8 +2,9 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { ErrorCode, NearbyError } from '@nearby/protocol';
 import type { Timers } from '../timers.js';
 import type { Discovery } from '../types.js';
-import { FAIL_FAST_OPTIONS } from './connection.js';
-import { RedisLocationCache } from './location-cache.js';
+import { FAIL_FAST_OPTIONS, closeClient } from './connection.js';
+import { RedisPresenceRegistry } from './presence-registry.js';
+import { RedisSettingsStore } from './settings-store.js';
 import { RedisShardPool } from './shard-pool.js';
 import { ShardedRedisLocationCache } from './sharded-location-cache.js';
 import { ShardedRedisPubSub } from './sharded-pubsub.js';
@@ -37,7 +38,7 @@ export interface ShardedRedisAdaptersOptions {
   /** Receives connection errors and failed moves. Default: ignored. */
   onError?: (error: unknown) => void;
   /**
-   * Clock and timers of the pool, the cache and the Pub/Sub (transition and handover windows,
+   * Clock and timers of the pool, the cache, the Pub/Sub, settings and presence (transition and handover windows,
    * ring change retries, liveness refresh, connect and close timeouts). Default: the globals,
    * looked up at call time. ioredis's own reconnect backoff runs on the global timers.
    */
@@ -48,8 +49,14 @@ export interface ShardedRedisAdaptersOptions {
 export interface ShardedRedisAdapters {
   cache: ShardedRedisLocationCache;
   pubsub: ShardedRedisPubSub;
+  /** Account settings, on the primary. */
+  settings: RedisSettingsStore;
+  /** Presence, on the primary. */
+  presence: RedisPresenceRegistry;
   /** The nodes and their connections, shared by `cache` and `pubsub`. */
   pool: RedisShardPool;
+  /** The connection to the primary, shared by `settings` and `presence`. */
+  primary: Redis;
   /** Closes every connection. Call after `server.close()`. */
   close(): Promise<void>;
 }
@@ -65,7 +72,8 @@ export interface ShardedRedisAdapters {
  *   discovery: new EtcdDiscovery({ hosts: process.env.ETCD_URL }),
  *   primaryUrl: process.env.REDIS_PRIMARY_URL,
  * });
- * const server = createNearbyServer({ ...options, cache: redis.cache, pubsub: redis.pubsub });
+ * const { cache, pubsub, settings, presence } = redis;
+ * const server = createNearbyServer({ ...options, cache, pubsub, settings, presence });
  * ```
  */
 export function createShardedRedisAdapters(options: ShardedRedisAdaptersOptions): ShardedRedisAdapters {
@@ -90,15 +98,13 @@ export function createShardedRedisAdapters(options: ShardedRedisAdaptersOptions)
   const primaryClient = new Redis(options.primaryUrl, { ...FAIL_FAST_OPTIONS, ...options.redis, connectionName: 'nearby-primary' });
   primaryClient.on('error', options.onError ?? (() => {}));
   const keyPrefix = options.keyPrefix ?? 'nearby:';
-  const primary = new RedisLocationCache({
-    client: primaryClient,
-    keyPrefix,
-    connectTimeoutMs,
-    ownsClient: true,
-    timers: options.timers,
+  const onPrimary = { client: primaryClient, keyPrefix, connectTimeoutMs, timers: options.timers };
+  const settings = new RedisSettingsStore(onPrimary);
+  const presence = new RedisPresenceRegistry({
+    ...onPrimary,
     ...(options.livenessTtlMs === undefined ? {} : { livenessTtlMs: options.livenessTtlMs }),
   });
-  const cache = new ShardedRedisLocationCache({ pool, primary, keyPrefix });
+  const cache = new ShardedRedisLocationCache({ pool, keyPrefix });
   const pubsub = new ShardedRedisPubSub({
     pool,
     transitionMs,
@@ -108,10 +114,15 @@ export function createShardedRedisAdapters(options: ShardedRedisAdaptersOptions)
   return {
     cache,
     pubsub,
+    settings,
+    presence,
     pool,
+    primary: primaryClient,
     async close() {
       await pubsub.close();
-      await cache.close();
+      // Presence before its connection: it deletes this process's liveness keys.
+      await presence.close();
+      await closeClient(primaryClient, options.timers);
       await pool.close();
     },
   };

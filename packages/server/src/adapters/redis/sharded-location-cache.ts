@@ -1,16 +1,11 @@
-import type { CacheEntry, LocationCache, UserSettings } from '../types.js';
+import type { CacheEntry, LocationCache } from '../types.js';
 import { isWithdrawal } from '../entries.js';
-import { decodeEntry, encodeEntry, type RedisLocationCache } from './location-cache.js';
+import { decodeEntry, encodeEntry } from './location-cache.js';
 import type { RedisShard, RedisShardPool } from './shard-pool.js';
 
 export interface ShardedRedisLocationCacheOptions {
   /** The nodes, shared with `ShardedRedisPubSub` so a user's location and channel live together. */
   pool: RedisShardPool;
-  /**
-   * Keeps account settings and presence, which must outlive any ring change: a single, durable
-   * Redis (a few commands per session, none per update).
-   */
-  primary: RedisLocationCache;
   /** Prefix of location keys on the nodes: `<prefix>loc:<id>`. Default `nearby:`. */
   keyPrefix?: string;
 }
@@ -21,25 +16,21 @@ export interface ShardedRedisLocationCacheOptions {
  * parallel. For the pool's handover after a ring change, users not yet found on their new node
  * are read from their previous one (a user rewrites their location within one update interval,
  * so the handover should exceed it), and a withdrawal is written to both, so a user who stopped
- * sharing is never found on a stale node. Settings and presence go to `primary`.
+ * sharing is never found on a stale node. Settings and presence, which must outlive any ring
+ * change, belong on a single durable Redis (`RedisSettingsStore`, `RedisPresenceRegistry`;
+ * `createShardedRedisAdapters` puts them on its primary).
  */
 export class ShardedRedisLocationCache implements LocationCache {
   readonly #pool: RedisShardPool;
-  readonly #primary: RedisLocationCache;
   readonly #prefix: string;
 
   constructor(options: ShardedRedisLocationCacheOptions) {
     this.#pool = options.pool;
-    this.#primary = options.primary;
     this.#prefix = options.keyPrefix ?? 'nearby:';
   }
 
-  async connect(): Promise<void> {
-    await Promise.all([this.#pool.connect(), this.#primary.connect()]);
-  }
-
-  get presenceExpiryMs(): number {
-    return this.#primary.presenceExpiryMs;
+  connect(): Promise<void> {
+    return this.#pool.connect();
   }
 
   async set(userId: string, entry: CacheEntry, ttlMs: number): Promise<void> {
@@ -58,27 +49,6 @@ export class ShardedRedisLocationCache implements LocationCache {
     const missing = userIds.filter((id) => !found.has(id) && this.#pool.previousOwner(id, handover) !== undefined);
     if (missing.length > 0) await this.#readFrom(missing, (id) => this.#pool.previousOwner(id, handover)!, found);
     return found;
-  }
-
-  getSettings(userId: string): Promise<UserSettings | undefined> {
-    return this.#primary.getSettings(userId);
-  }
-
-  setSettings(userId: string, settings: UserSettings): Promise<void> {
-    return this.#primary.setSettings(userId, settings);
-  }
-
-  addPresence(userId: string, serverId: string): Promise<void> {
-    return this.#primary.addPresence(userId, serverId);
-  }
-
-  removePresence(userId: string, serverId: string): Promise<number> {
-    return this.#primary.removePresence(userId, serverId);
-  }
-
-  /** Stops the primary's liveness keys; the pool is closed by its owner. */
-  async close(): Promise<void> {
-    await this.#primary.close();
   }
 
   /** One MGET per node, in parallel, adding what it finds to `found`. */
