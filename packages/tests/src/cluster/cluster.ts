@@ -36,6 +36,8 @@ export interface ClusterOptions {
   redis?: Pick<RedisServerProcess, 'url'>;
   /** Sharded adapters instead: nodes listed in etcd, settings and presence on a primary Redis. */
   sharded?: ShardedConfig;
+  /** Pub/Sub on a Redis Cluster with these master URLs instead; the cache, settings and presence stay on `redis`. */
+  redisCluster?: readonly string[];
   serverOptions?: ClusterServerOptions;
   /** `connectTimeoutMs` of each child's Redis adapters. Default 5 000. */
   connectTimeoutMs?: number;
@@ -263,6 +265,7 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterEnv>
       ...process.env,
       [ENV.redisUrl]: options.redis?.url ?? '',
       [ENV.sharded]: options.sharded === undefined ? '' : JSON.stringify(options.sharded),
+      [ENV.redisCluster]: options.redisCluster === undefined ? '' : JSON.stringify(options.redisCluster),
       [ENV.serverId]: serverId,
       [ENV.options]: JSON.stringify(options.serverOptions ?? {}),
       [ENV.connectTimeoutMs]: String(options.connectTimeoutMs ?? 5_000),

@@ -41,7 +41,10 @@ export interface ChildStats {
   serverId: string;
   pid: number;
   server: import('@nearby/server').NearbyServerStats;
-  pubsub: import('@nearby/server/redis').RedisPubSubStats | import('@nearby/server/redis').ShardedRedisPubSubStats;
+  pubsub:
+    | import('@nearby/server/redis').RedisPubSubStats
+    | import('@nearby/server/redis').ShardedRedisPubSubStats
+    | import('@nearby/server/redis').RedisClusterPubSubStats;
   /** Connection states: of the single Redis, or `<node id>` → state for every node of a sharded ring. */
   redis: Record<string, string>;
   /** With sharded adapters: the node ids on this process's ring. */
@@ -91,6 +94,8 @@ export const ENV = {
   connectTimeoutMs: 'REDIS_CONNECT_TIMEOUT_MS',
   /** JSON of {@link ShardedConfig}: when set, the child uses sharded adapters on etcd discovery. */
   sharded: 'NEARBY_SHARDED',
+  /** JSON of the Redis Cluster's master URLs: when set, Pub/Sub is a RedisClusterPubSub on it (cache, settings, presence on the Redis of {@link ENV.redisUrl}). */
+  redisCluster: 'NEARBY_REDIS_CLUSTER',
   /** `livenessTtlMs` of the Redis adapters, when set: how long a crashed process still counts as holding its users. */
   livenessTtlMs: 'NEARBY_LIVENESS_TTL_MS',
   /** When set, the child prints the errors its server reports to stderr. */

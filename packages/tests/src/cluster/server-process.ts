@@ -6,7 +6,7 @@
  * close). It exits as soon as the parent goes away, so a crashed test never leaves it behind.
  */
 import { createNearbyServer, tokenFromRequest, type FriendGraph, type NearbyServerOptions } from '@nearby/server';
-import { createRedisAdapters, createShardedRedisAdapters } from '@nearby/server/redis';
+import { createRedisAdapters, createShardedRedisAdapters, RedisClusterPubSub } from '@nearby/server/redis';
 import { EtcdDiscovery } from '@nearby/server/etcd';
 import {
   ENV,
@@ -135,8 +135,37 @@ function shardedRedis(config: ShardedConfig): Adapters {
   };
 }
 
+/** Pub/Sub on a Redis Cluster (sharded Pub/Sub), everything else on one Redis. */
+function clusterPubSub(masters: string[]): Adapters {
+  const redis = createRedisAdapters({ url: redisUrl, connectTimeoutMs, ...liveness });
+  const pubsub = new RedisClusterPubSub({ nodes: masters, connectTimeoutMs });
+  return {
+    cache: redis.cache,
+    pubsub,
+    settings: redis.settings,
+    presence: redis.presence,
+    connections: () => ({ commands: redis.commands.status, subscribers: String(pubsub.stats.nodes) }),
+    ring: () => undefined,
+    fence: async (connection) => {
+      // The single Redis carries no Pub/Sub here: only its command connection is in use.
+      if (connection === 'commands') await Promise.all([redis.commands.ping(), pubsub.fence('publishers')]);
+      else await pubsub.fence('subscribers');
+    },
+    close: async () => {
+      await pubsub.close();
+      await redis.close();
+    },
+  };
+}
+
 const shardedConfig = process.env[ENV.sharded];
-const redis = shardedConfig === undefined || shardedConfig === '' ? singleRedis() : shardedRedis(JSON.parse(shardedConfig) as ShardedConfig);
+const clusterConfig = process.env[ENV.redisCluster];
+const redis =
+  shardedConfig !== undefined && shardedConfig !== ''
+    ? shardedRedis(JSON.parse(shardedConfig) as ShardedConfig)
+    : clusterConfig !== undefined && clusterConfig !== ''
+      ? clusterPubSub(JSON.parse(clusterConfig) as string[])
+      : singleRedis();
 const server = createNearbyServer({
   authenticate: (request) => {
     const token = tokenFromRequest(request);

@@ -84,16 +84,20 @@ export class RedisClusterPubSub implements PubSubTransport {
     this.#cluster.on('refresh', () => this.#wake(this.#reconciler.slotMapLoaded(slotOwners(this.#cluster), this.#timers.now())));
   }
 
-  /**
-   * The hash slot of a shard channel (CRC16 of the name, or of its `{hash tag}`, modulo 16384),
-   * as Redis Cluster computes it. Channels of one slot always live on the same master.
-   */
+  /** The hash slot of a shard channel (CRC16 of its name or `{hash tag}`, mod 16384); a slot's channels share a master. */
   static slotOf(channel: string): number {
     return keySlot(channel);
   }
 
   get stats(): Readonly<RedisClusterPubSubStats> {
     return { ...this.#stats, channels: this.#reconciler.channels, pending: this.#reconciler.pending, nodes: this.#subscribers.size };
+  }
+
+  /** A round trip on each connected master's publishing (or subscriber) connection: what went out (came in) before is done. */
+  async fence(side: 'publishers' | 'subscribers'): Promise<void> {
+    const publishers = () => this.#cluster.nodes('master').filter((node) => node.status === 'ready');
+    const connections = side === 'publishers' ? publishers() : [...this.#subscribers.values()].filter((s) => s.ready);
+    await Promise.all(connections.map((connection) => connection.ping()));
   }
 
   /** `host:port` of the master serving `channel`'s slot, per the current slot map (undefined before `connect()`). */

@@ -82,6 +82,11 @@ export class ShardSubscriber {
     });
   }
 
+  /** A round trip on the connection: every message the master sent before has been handled. */
+  ping(): Promise<unknown> {
+    return this.#redis.ping();
+  }
+
   /** Whether commands can be sent now. */
   get ready(): boolean {
     return this.#redis.status === 'ready';
