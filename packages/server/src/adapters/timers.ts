@@ -34,3 +34,31 @@ export function backgroundEvery(timers: Timers, ms: number, callback: () => void
     timers.clearTimeout(handle);
   };
 }
+
+/** Something that emits `ready`, as ioredis connections and clusters do. */
+interface ReadyEmitter {
+  once(event: 'ready', listener: () => void): unknown;
+  off(event: 'ready', listener: () => void): unknown;
+}
+
+/**
+ * Resolves at `emitter`'s next `ready`, or rejects with `late()` once `ms` have passed on
+ * `timers` (a background timer); the listener is removed either way.
+ */
+export function nextReady(emitter: ReadyEmitter, timers: Timers, ms: number, late: () => Error): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onReady = () => {
+      timers.clearTimeout(timer);
+      resolve();
+    };
+    const timer = backgroundTimeout(
+      timers,
+      () => {
+        emitter.off('ready', onReady);
+        reject(late());
+      },
+      Math.max(0, ms),
+    );
+    emitter.once('ready', onReady);
+  });
+}

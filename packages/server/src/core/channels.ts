@@ -1,5 +1,4 @@
-import type { LeaveReason, NearbyFriend } from '@nearby/protocol';
-import { LeaveReason as Reason } from '@nearby/protocol';
+import { LeaveReason, type NearbyFriend } from '@nearby/protocol';
 import type { ChannelsRole, EngineContext } from './context.js';
 import { encodeSnapshot, friendEntryParts } from './frames.js';
 import type { ChannelState, LocalUser, Position } from './local-user.js';
@@ -124,7 +123,7 @@ export class Channels implements ChannelsRole {
     if (verdict === UNCHANGED || verdict === ABSENT) return;
     if (verdict < 0) {
       viewer.visible.delete(state.userId);
-      this.leftToUser(viewer, state.userId, state.idJson, verdict === LEFT_OUT_OF_RANGE ? Reason.OUT_OF_RANGE : Reason.INACTIVE);
+      this.leftToUser(viewer, state.userId, state.idJson, verdict === LEFT_OUT_OF_RANGE ? LeaveReason.OUT_OF_RANGE : LeaveReason.INACTIVE);
       return;
     }
     // Visible: `position` is defined, and `verdict` is the distance to send.

@@ -90,6 +90,7 @@ class Engine implements NearbyEngine {
   readonly #options: ResolvedEngineOptions;
   readonly #ctx: EngineContext;
   readonly #sessions: Sessions;
+  readonly #channels: Channels;
   readonly #bus: BusRouter;
   readonly #recovery: Recovery;
   readonly #friendships: Friendships;
@@ -136,7 +137,8 @@ class Engine implements NearbyEngine {
       later: (ms: number, callback: () => void) => this.#later(ms, callback),
     } as Partial<{ -readonly [K in keyof EngineContext]: EngineContext[K] }> as { -readonly [K in keyof EngineContext]: EngineContext[K] };
     this.#ctx = ctx;
-    ctx.channels = new Channels(ctx);
+    this.#channels = new Channels(ctx);
+    ctx.channels = this.#channels;
     this.#bus = new BusRouter(ctx);
     ctx.bus = this.#bus;
     ctx.users = new Users(ctx);
@@ -167,7 +169,7 @@ class Engine implements NearbyEngine {
     this.#state = 'running';
     this.#scheduleSweep();
     const probe = this.#bus.probeChannel;
-    if (probe !== undefined) (this.#ctx.channels as Channels).subscribeRaw(probe);
+    if (probe !== undefined) this.#channels.subscribeRaw(probe);
     this.#bus.start(this.#recovery);
   }
 

@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { ErrorCode, NearbyError } from '@nearby/protocol';
-import { backgroundTimeout, globalTimers, type Timers } from '../timers.js';
+import { backgroundTimeout, globalTimers, nextReady, type Timers } from '../timers.js';
 
 /** Defaults for clients Nearby creates: fail fast while disconnected instead of queueing. */
 export const FAIL_FAST_OPTIONS: RedisOptions = {
@@ -35,21 +35,11 @@ export async function whenReady(client: Redis, timeoutMs: number, timers: Timers
   client.on('error', onError);
   try {
     if (client.status === 'wait') client.connect().catch(() => {});
-    await new Promise<void>((resolve, reject) => {
-      const timer = timers.setTimeout(() => {
-        client.off('ready', onReady);
-        const reason = lastError?.message ?? `not ready after ${timeoutMs} ms`;
-        reject(
-          new NearbyError(ErrorCode.ADAPTER_UNAVAILABLE, `could not connect to Redis at ${addressOf(client)}: ${reason}`, {
-            cause: lastError,
-          }),
-        );
-      }, timeoutMs);
-      const onReady = () => {
-        timers.clearTimeout(timer);
-        resolve();
-      };
-      client.once('ready', onReady);
+    await nextReady(client, timers, timeoutMs, () => {
+      const reason = lastError?.message ?? `not ready after ${timeoutMs} ms`;
+      return new NearbyError(ErrorCode.ADAPTER_UNAVAILABLE, `could not connect to Redis at ${addressOf(client)}: ${reason}`, {
+        cause: lastError,
+      });
     });
   } finally {
     client.off('error', onError);

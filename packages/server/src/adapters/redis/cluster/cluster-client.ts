@@ -1,6 +1,6 @@
 import { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ErrorCode, NearbyError } from '@nearby/protocol';
-import { backgroundTimeout, type Timers } from '../../timers.js';
+import { nextReady, type Timers } from '../../timers.js';
 import { SLOTS } from './key-slot.js';
 import type { SlotOwners } from './reconciler.js';
 
@@ -47,25 +47,11 @@ export async function whenClusterReady(
   try {
     // After a failed attempt, ioredis keeps reconnecting on its own (clusterRetryStrategy).
     if (cluster.status === 'wait') cluster.connect().catch(onError);
-    await new Promise<void>((resolve, reject) => {
-      const onReady = () => {
-        timers.clearTimeout(timer);
-        resolve();
-      };
-      const timer = backgroundTimeout(
-        timers,
-        () => {
-          cluster.off('ready', onReady);
-          const reason = lastError instanceof Error ? lastError.message : `not ready after ${options.connectTimeoutMs} ms`;
-          reject(
-            new NearbyError(ErrorCode.ADAPTER_UNAVAILABLE, `could not connect to Redis Cluster at ${options.addresses}: ${reason}`, {
-              cause: lastError,
-            }),
-          );
-        },
-        Math.max(0, options.deadline - timers.now()),
-      );
-      cluster.once('ready', onReady);
+    await nextReady(cluster, timers, options.deadline - timers.now(), () => {
+      const reason = lastError instanceof Error ? lastError.message : `not ready after ${options.connectTimeoutMs} ms`;
+      return new NearbyError(ErrorCode.ADAPTER_UNAVAILABLE, `could not connect to Redis Cluster at ${options.addresses}: ${reason}`, {
+        cause: lastError,
+      });
     });
   } finally {
     cluster.off('error', onError);

@@ -1,7 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { ErrorCode, NearbyError } from '@nearby/protocol';
 import { closeClient } from '../connection.js';
-import { backgroundTimeout, type Timers } from '../../timers.js';
+import { nextReady, type Timers } from '../../timers.js';
 import { keySlot } from './key-slot.js';
 
 /** What a {@link ShardSubscriber} reports to the transport that owns it. */
@@ -126,22 +126,7 @@ export class ShardSubscriber {
   /** Resolves once the connection is ready, or rejects with `error()` when `deadline` passes first. */
   whenReady(deadline: number, error: () => Error): Promise<void> {
     if (this.ready) return Promise.resolve();
-    const timers = this.#timers;
-    return new Promise<void>((resolve, reject) => {
-      const onReady = () => {
-        timers.clearTimeout(timer);
-        resolve();
-      };
-      const timer = backgroundTimeout(
-        timers,
-        () => {
-          this.#redis.off('ready', onReady);
-          reject(error());
-        },
-        Math.max(0, deadline - timers.now()),
-      );
-      this.#redis.once('ready', onReady);
-    });
+    return nextReady(this.#redis, this.#timers, deadline - this.#timers.now(), error);
   }
 
   /** Closes the connection on purpose (QUIT, cut after 1 s). */
