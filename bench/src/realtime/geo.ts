@@ -1,7 +1,7 @@
 /**
- * Distances for the load generator and the checks, without importing @nearby/protocol (whose
- * index pulls in zod): the same spherical law of cosines on geolib's Earth radius that the
- * server's `distanceKm` uses, but not rounded to the metre.
+ * Distances for the load generator and the checks, without importing @nearby/protocol: the
+ * same spherical law of cosines on the same Earth radius that the server's `distanceKm` uses,
+ * but not rounded to the metre.
  */
 const EARTH_RADIUS_M = 6378137;
 const DEG_TO_RAD = Math.PI / 180;

@@ -1,14 +1,6 @@
-import type { z } from 'zod';
-import { ErrorCode, type WireErrorCode } from './codes.js';
-import {
-  CLIENT_FRAME_TYPES,
-  ClientFrameSchema,
-  SERVER_FRAME_TYPES,
-  ServerFrameSchema,
-  type ClientFrame,
-  type ServerFrame,
-} from './schemas.js';
-import { Limits, PROTOCOL_VERSION } from './limits.js';
+import { ErrorCode, LeaveReason, WIRE_ERROR_CODES, type WireErrorCode } from './codes.js';
+import { SERVER_FRAME_TYPES, type ClientFrame, type ServerFrame, type ServerFrameType } from './frames.js';
+import { Limits } from './limits.js';
 
 /** Outcome of decoding one inbound frame: the frame, or why it was refused. */
 export type DecodeResult<F> =
@@ -30,11 +22,8 @@ export function encodeFrame(frame: ClientFrame | ServerFrame): string {
   return JSON.stringify(frame);
 }
 
-const LOCATION_FIELDS = new Set(['lat', 'lon', 'accuracy', 'timestamp']);
-const clientTypes: ReadonlySet<string> = new Set(CLIENT_FRAME_TYPES);
-const serverTypes: ReadonlySet<string> = new Set(SERVER_FRAME_TYPES);
-
-function parseObject(text: string): Record<string, unknown> | undefined {
+/** The frame as a JSON object, or undefined when the text is not JSON or not an object. */
+export function parseObject(text: string): Record<string, unknown> | undefined {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -46,87 +35,148 @@ function parseObject(text: string): Record<string, unknown> | undefined {
     : undefined;
 }
 
-function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
-  return issues
-    .slice(0, 3)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'frame'}: ${issue.message}`)
-    .join('; ');
+// ---------------------------------------------------------------- the server-frame decoder
+//
+// A small table of field readers instead of a schema library, so that a client bundle stays
+// small. It refuses exactly what the zod `ServerFrameSchema` of `@nearby/protocol/schemas`
+// refuses and returns the same objects (unknown fields dropped); a test holds the two to that.
+
+/** Why a value was refused; `path` is filled in by the objects and arrays it sits in. */
+class Refusal {
+  readonly path: (string | number)[] = [];
+  constructor(
+    readonly expected: string,
+    readonly value: unknown,
+  ) {}
 }
 
-/** The value at `path` inside `root`, or undefined. */
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const segment of path) {
-    if (typeof value !== 'object' || value === null) return undefined;
-    value = (value as Record<PropertyKey, unknown>)[segment];
-  }
+/** Reads one value: returns it (objects: a copy holding only the known fields) or throws a {@link Refusal}. */
+type Reader = ((value: unknown) => unknown) & { optional?: boolean };
+
+function number(min: number, max: number, integer: boolean, aboveMin = false): Reader {
+  const expected =
+    (integer ? 'an integer' : 'a number') +
+    (aboveMin ? ` > ${min}` : min > -Infinity ? (max < Infinity ? ` in [${min}, ${max}]` : ` >= ${min}`) : '');
+  return (value) => {
+    if (
+      typeof value !== 'number' ||
+      !(integer ? Number.isSafeInteger(value) : Number.isFinite(value)) ||
+      (aboveMin ? value <= min : value < min) ||
+      value > max
+    ) {
+      throw new Refusal(expected, value);
+    }
+    return value;
+  };
+}
+
+function string(min = 0, max = Infinity): Reader {
+  const expected = max < Infinity ? `a string of ${min} to ${max} characters` : 'a string';
+  return (value) => {
+    if (typeof value !== 'string' || value.length < min || value.length > max) throw new Refusal(expected, value);
+    return value;
+  };
+}
+
+const boolean: Reader = (value) => {
+  if (typeof value !== 'boolean') throw new Refusal('a boolean', value);
   return value;
+};
+
+function oneOf(values: readonly string[]): Reader {
+  const expected = `one of ${values.join(', ')}`;
+  return (value) => {
+    if (!values.includes(value as string)) throw new Refusal(expected, value);
+    return value;
+  };
 }
 
-/**
- * A value out of range on a location field is `invalid_location`; any other schema failure is
- * `invalid_frame`. A number too large for a double (`1e309`) parses as ±Infinity: out of range
- * too, not a wrong type.
- */
-function classifyIssues(issues: readonly z.core.$ZodIssue[], object: Record<string, unknown>): WireErrorCode {
-  const outOfRange = issues.some((issue) => {
-    const field = issue.path.at(-1);
-    if (typeof field !== 'string' || !LOCATION_FIELDS.has(field)) return false;
-    if (issue.code === 'too_big' || issue.code === 'too_small') return true;
-    const value = valueAt(object, issue.path);
-    return value === Number.POSITIVE_INFINITY || value === Number.NEGATIVE_INFINITY;
-  });
-  return outOfRange ? ErrorCode.INVALID_LOCATION : ErrorCode.INVALID_FRAME;
+function optional(reader: Reader): Reader {
+  const read: Reader = (value) => reader(value);
+  read.optional = true;
+  return read;
 }
 
-/** The frame's `seq` when it is one the protocol allows (an integer in 0 … 2³¹ − 1), so an error frame can echo it. */
-function readSeq(object: Record<string, unknown>): number | undefined {
-  const seq = object.seq;
-  return typeof seq === 'number' && Number.isInteger(seq) && seq >= 0 && seq <= Limits.MAX_SEQ ? seq : undefined;
+function array(item: Reader, min = 0, max = Infinity): Reader {
+  const expected = max < Infinity ? `an array of ${min} to ${max} items` : `an array of at least ${min} items`;
+  return (value) => {
+    if (!Array.isArray(value) || value.length < min || value.length > max) throw new Refusal(expected, value);
+    const out: unknown[] = [];
+    let index = 0;
+    try {
+      for (; index < value.length; index++) out.push(item(value[index]));
+    } catch (refusal) {
+      (refusal as Refusal).path.unshift(index);
+      throw refusal;
+    }
+    return out;
+  };
 }
 
-/**
- * Decodes and validates a frame sent by a client. Never throws: every way a frame can be
- * wrong maps to a {@link WireErrorCode}, and only frames that are not JSON objects are fatal.
- */
-export function decodeClientFrame(text: string): DecodeResult<ClientFrame> {
-  const object = parseObject(text);
-  if (object === undefined) {
-    return { ok: false, code: ErrorCode.BAD_JSON, message: 'frame is not a JSON object', fatal: true };
-  }
-  const type = object.type;
-  if (typeof type !== 'string' || !clientTypes.has(type)) {
-    return {
-      ok: false,
-      code: ErrorCode.UNKNOWN_TYPE,
-      message: typeof type === 'string' ? `unknown frame type "${type.slice(0, 40)}"` : 'frame has no string "type"',
-      fatal: false,
-      ...(typeof type === 'string' ? { frameType: type.slice(0, 40) } : {}),
-    };
-  }
-  const seq = readSeq(object);
-  const parsed = ClientFrameSchema.safeParse(object);
-  if (!parsed.success) {
-    return {
-      ok: false,
-      code: classifyIssues(parsed.error.issues, object),
-      message: describeIssues(parsed.error.issues),
-      fatal: false,
-      frameType: type,
-      ...(seq === undefined ? {} : { seq }),
-    };
-  }
-  const frame = parsed.data;
-  if (frame.type === 'init' && frame.v !== PROTOCOL_VERSION) {
-    return {
-      ok: false,
-      code: ErrorCode.UNSUPPORTED_VERSION,
-      message: `protocol version ${frame.v} is not supported (this server speaks ${PROTOCOL_VERSION})`,
-      fatal: true,
-      frameType: type,
-    };
-  }
-  return { ok: true, frame };
+function object(shape: Record<string, Reader>): Reader {
+  const keys = Object.keys(shape);
+  return (value) => {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Refusal('an object', value);
+    const out: Record<string, unknown> = {};
+    let key = '';
+    try {
+      for (key of keys) {
+        const field = (value as Record<string, unknown>)[key];
+        const read = shape[key] as Reader;
+        if (field !== undefined || !read.optional) out[key] = read(field);
+      }
+    } catch (refusal) {
+      (refusal as Refusal).path.unshift(key);
+      throw refusal;
+    }
+    return out;
+  };
+}
+
+const latitude = number(-90, 90, false);
+const longitude = number(-180, 180, false);
+const timestampMs = number(0, Limits.MAX_TIMESTAMP_MS, true);
+const userId = string(1, Limits.MAX_USER_ID_LENGTH);
+const seq = number(0, Limits.MAX_SEQ, true);
+const count = number(0, Infinity, true);
+const positive = number(0, Infinity, false, true);
+const friends = object({
+  userId,
+  lat: latitude,
+  lon: longitude,
+  distanceKm: number(0, Infinity, false),
+  updatedAt: timestampMs,
+});
+
+const serverFrames: Record<ServerFrameType, Record<string, Reader>> = {
+  snapshot: {
+    userId,
+    radiusKm: positive,
+    maxRadiusKm: positive,
+    sharing: boolean,
+    inactiveAfterMs: number(0, Infinity, true, true),
+    serverTime: timestampMs,
+    friends: array(friends),
+  },
+  friend_update: { friends: array(friends, 1) },
+  friend_left: { userId, reason: oneOf(Object.values(LeaveReason)) },
+  friend_added: { userId },
+  friend_removed: { userId },
+  ack: { seq, count },
+  error: { code: oneOf(WIRE_ERROR_CODES), message: string(), seq: optional(seq), frameType: optional(string()) },
+  pong: { id: optional(seq), serverTime: timestampMs },
+  reconnect: { reason: oneOf(['draining']), delayMs: count },
+};
+
+const serverReaders = new Map<string, Reader>(
+  SERVER_FRAME_TYPES.map((type) => [type, object({ type: oneOf([type]), ...serverFrames[type] })]),
+);
+
+function describe(value: unknown): string {
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  return value === undefined ? 'nothing' : `a ${typeof value}`;
 }
 
 /**
@@ -139,18 +189,21 @@ export function decodeServerFrame(text: string): DecodeResult<ServerFrame> {
     return { ok: false, code: ErrorCode.BAD_JSON, message: 'frame is not a JSON object', fatal: true };
   }
   const type = object.type;
-  if (typeof type !== 'string' || !serverTypes.has(type)) {
+  const read = typeof type === 'string' ? serverReaders.get(type) : undefined;
+  if (read === undefined) {
     return { ok: false, code: ErrorCode.UNKNOWN_TYPE, message: 'unknown server frame type', fatal: false };
   }
-  const parsed = ServerFrameSchema.safeParse(object);
-  if (!parsed.success) {
+  try {
+    return { ok: true, frame: read(object) as ServerFrame };
+  } catch (refusal) {
+    if (!(refusal instanceof Refusal)) throw refusal;
+    const path = refusal.path.length > 0 ? refusal.path.join('.') : 'frame';
     return {
       ok: false,
       code: ErrorCode.INVALID_FRAME,
-      message: describeIssues(parsed.error.issues),
+      message: `${path}: expected ${refusal.expected}, got ${describe(refusal.value)}`,
       fatal: false,
-      frameType: type,
+      frameType: type as string,
     };
   }
-  return { ok: true, frame: parsed.data };
 }

@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { getDistance } from 'geolib';
-import { distanceKm, isValidLatLon, mayBeWithin } from './geo.js';
+import { earthRadius, getDistance } from 'geolib';
+import { EARTH_RADIUS_M, distanceKm, isValidLatLon, mayBeWithin } from './geo.js';
 
 describe('distanceKm', () => {
+  it("uses geolib's Earth radius", () => {
+    expect(EARTH_RADIUS_M).toBe(earthRadius);
+  });
+
   it('measures known city pairs within 0.5 %', () => {
     // Seoul City Hall → Gangnam station ≈ 8.9 km; Paris → London ≈ 343.5 km.
     expect(distanceKm({ lat: 37.5663, lon: 126.9779 }, { lat: 37.4979, lon: 127.0276 })).toBeCloseTo(8.78, 0);

@@ -1,5 +1,3 @@
-import { earthRadius } from 'geolib';
-
 /** A point on Earth in decimal degrees. */
 export interface LatLon {
   lat: number;
@@ -22,11 +20,14 @@ export function isValidLatLon(lat: unknown, lon: unknown): boolean {
 
 const DEG_TO_RAD = Math.PI / 180;
 
+/** Earth's equatorial radius in metres (WGS 84), the radius geolib's `getDistance` uses. */
+export const EARTH_RADIUS_M = 6_378_137;
+
 /**
  * Straight-line (great-circle) distance between two points, in kilometres, rounded to the
- * metre: geolib's `getDistance` — the same spherical law of cosines on geolib's `earthRadius`,
- * giving identical results — without its per-call parsing of input formats, because the
- * server runs this for every friend position it checks.
+ * metre: the same spherical law of cosines on the same Earth radius as geolib's `getDistance`,
+ * giving identical results, without its per-call parsing of input formats (the server runs this
+ * for every friend position it checks) and without the dependency in a client bundle.
  */
 export function distanceKm(a: LatLon, b: LatLon): number {
   const fromLat = a.lat * DEG_TO_RAD;
@@ -35,7 +36,7 @@ export function distanceKm(a: LatLon, b: LatLon): number {
   let cosine = Math.sin(toLat) * Math.sin(fromLat) + Math.cos(toLat) * Math.cos(fromLat) * Math.cos(deltaLon);
   if (cosine > 1) cosine = 1;
   else if (cosine < -1) cosine = -1;
-  return Math.round(Math.acos(cosine) * earthRadius) / 1000;
+  return Math.round(Math.acos(cosine) * EARTH_RADIUS_M) / 1000;
 }
 
 const KM_PER_DEGREE_LAT = 111.32;

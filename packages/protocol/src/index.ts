@@ -7,30 +7,9 @@ export { NearbyError, isNearbyError } from './errors.js';
 export type { NearbyErrorOptions } from './errors.js';
 export { distanceKm, isValidLatLon, mayBeWithin } from './geo.js';
 export type { LatLon } from './geo.js';
-export { encodeFrame, decodeClientFrame, decodeServerFrame } from './codec.js';
+export { encodeFrame, decodeServerFrame } from './codec.js';
 export type { DecodeResult } from './codec.js';
-export {
-  LocationSampleSchema,
-  NearbyFriendSchema,
-  ClientFrameSchema,
-  ServerFrameSchema,
-  InitFrameSchema,
-  LocationFrameSchema,
-  RadiusFrameSchema,
-  SharingFrameSchema,
-  PingFrameSchema,
-  SnapshotFrameSchema,
-  FriendUpdateFrameSchema,
-  FriendLeftFrameSchema,
-  FriendAddedFrameSchema,
-  FriendRemovedFrameSchema,
-  AckFrameSchema,
-  ErrorFrameSchema,
-  PongFrameSchema,
-  ReconnectFrameSchema,
-  CLIENT_FRAME_TYPES,
-  SERVER_FRAME_TYPES,
-} from './schemas.js';
+export { CLIENT_FRAME_TYPES, SERVER_FRAME_TYPES } from './frames.js';
 export type {
   LocationSample,
   NearbyFriend,
@@ -52,4 +31,4 @@ export type {
   ErrorFrame,
   PongFrame,
   ReconnectFrame,
-} from './schemas.js';
+} from './frames.js';

@@ -2,12 +2,12 @@ import {
   CloseCode,
   ErrorCode,
   NearbyError,
-  decodeClientFrame,
   type ClientFrame,
   type InitFrame,
   type LocationFrame,
   type LocationSample,
 } from '@nearby/protocol';
+import { decodeClientFrame } from '@nearby/protocol/schemas';
 import type { HistorySample } from '../adapters/types.js';
 import { Connection, type ServerSocket } from './connection.js';
 import type { EngineConnection, EngineContext } from './context.js';

@@ -1,6 +1,11 @@
 import { z } from 'zod';
-import { LeaveReason, WIRE_ERROR_CODES } from './codes.js';
-import { Limits, PROTOCOL_VERSION } from './limits.js';
+import { LeaveReason, WIRE_ERROR_CODES } from '../codes.js';
+import type * as Frames from '../frames.js';
+import { Limits, type PROTOCOL_VERSION } from '../limits.js';
+
+// The full zod schemas of every frame, for servers (and tests) that validate client frames.
+// The frame types themselves are the hand-written interfaces of `../frames.ts`; the checks at
+// the end of this file make the compiler refuse any drift between a schema and its interface.
 
 const latitude = z.number().min(-90).max(90);
 const longitude = z.number().min(-180).max(180);
@@ -15,7 +20,6 @@ export const LocationSampleSchema = z.object({
   accuracy: z.number().min(0).max(Limits.MAX_ACCURACY_M).optional(),
   timestamp: timestampMs,
 });
-export type LocationSample = z.infer<typeof LocationSampleSchema>;
 
 /** A friend currently inside the viewer's radius. */
 export const NearbyFriendSchema = z.object({
@@ -27,7 +31,6 @@ export const NearbyFriendSchema = z.object({
   /** Server time (ms since the epoch) at which the friend's location was received. */
   updatedAt: timestampMs,
 });
-export type NearbyFriend = z.infer<typeof NearbyFriendSchema>;
 
 // ---------------------------------------------------------------- client → server
 
@@ -73,15 +76,7 @@ export const ClientFrameSchema = z.discriminatedUnion('type', [
   SharingFrameSchema,
   PingFrameSchema,
 ]);
-export type ClientFrame = z.infer<typeof ClientFrameSchema>;
-export type InitFrame = z.infer<typeof InitFrameSchema>;
-export type LocationFrame = z.infer<typeof LocationFrameSchema>;
-export type RadiusFrame = z.infer<typeof RadiusFrameSchema>;
-export type SharingFrame = z.infer<typeof SharingFrameSchema>;
-export type PingFrame = z.infer<typeof PingFrameSchema>;
 
-export const CLIENT_FRAME_TYPES = ['init', 'location', 'radius', 'sharing', 'ping'] as const;
-export type ClientFrameType = (typeof CLIENT_FRAME_TYPES)[number];
 
 // ---------------------------------------------------------------- server → client
 
@@ -171,27 +166,31 @@ export const ServerFrameSchema = z.discriminatedUnion('type', [
   PongFrameSchema,
   ReconnectFrameSchema,
 ]);
-export type ServerFrame = z.infer<typeof ServerFrameSchema>;
-export type SnapshotFrame = z.infer<typeof SnapshotFrameSchema>;
-export type FriendUpdateFrame = z.infer<typeof FriendUpdateFrameSchema>;
-export type FriendLeftFrame = z.infer<typeof FriendLeftFrameSchema>;
-export type FriendAddedFrame = z.infer<typeof FriendAddedFrameSchema>;
-export type FriendRemovedFrame = z.infer<typeof FriendRemovedFrameSchema>;
-export type AckFrame = z.infer<typeof AckFrameSchema>;
-export type ErrorFrame = z.infer<typeof ErrorFrameSchema>;
-export type PongFrame = z.infer<typeof PongFrameSchema>;
-export type ReconnectFrame = z.infer<typeof ReconnectFrameSchema>;
 
-export const SERVER_FRAME_TYPES = [
-  'snapshot',
-  'friend_update',
-  'friend_left',
-  'friend_added',
-  'friend_removed',
-  'ack',
-  'error',
-  'pong',
-  'reconnect',
-] as const;
-export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];
+// ---------------------------------------------------------------- schemas ⇔ interfaces
 
+/** True when A and B are assignable to each other. */
+export type Equivalent<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Holds<T extends true> = T;
+
+/** Compiles only while every schema describes exactly its interface of `@nearby/protocol`. */
+export type SchemasMatchInterfaces = [
+  Holds<Equivalent<z.infer<typeof LocationSampleSchema>, Frames.LocationSample>>,
+  Holds<Equivalent<z.infer<typeof NearbyFriendSchema>, Frames.NearbyFriend>>,
+  Holds<Equivalent<z.infer<typeof InitFrameSchema>, Frames.InitFrame>>,
+  Holds<Equivalent<z.infer<typeof LocationFrameSchema>, Frames.LocationFrame>>,
+  Holds<Equivalent<z.infer<typeof RadiusFrameSchema>, Frames.RadiusFrame>>,
+  Holds<Equivalent<z.infer<typeof SharingFrameSchema>, Frames.SharingFrame>>,
+  Holds<Equivalent<z.infer<typeof PingFrameSchema>, Frames.PingFrame>>,
+  Holds<Equivalent<z.infer<typeof ClientFrameSchema>, Frames.ClientFrame>>,
+  Holds<Equivalent<z.infer<typeof SnapshotFrameSchema>, Frames.SnapshotFrame>>,
+  Holds<Equivalent<z.infer<typeof FriendUpdateFrameSchema>, Frames.FriendUpdateFrame>>,
+  Holds<Equivalent<z.infer<typeof FriendLeftFrameSchema>, Frames.FriendLeftFrame>>,
+  Holds<Equivalent<z.infer<typeof FriendAddedFrameSchema>, Frames.FriendAddedFrame>>,
+  Holds<Equivalent<z.infer<typeof FriendRemovedFrameSchema>, Frames.FriendRemovedFrame>>,
+  Holds<Equivalent<z.infer<typeof AckFrameSchema>, Frames.AckFrame>>,
+  Holds<Equivalent<z.infer<typeof ErrorFrameSchema>, Frames.ErrorFrame>>,
+  Holds<Equivalent<z.infer<typeof PongFrameSchema>, Frames.PongFrame>>,
+  Holds<Equivalent<z.infer<typeof ReconnectFrameSchema>, Frames.ReconnectFrame>>,
+  Holds<Equivalent<z.infer<typeof ServerFrameSchema>, Frames.ServerFrame>>,
+];

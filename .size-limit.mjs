@@ -1,0 +1,25 @@
+// Bundle-size budget of what an app ships, measured on the built packages (`pnpm build` first,
+// then `pnpm size`): the whole entry, bundled by esbuild the way a React Native or browser
+// bundler resolves it (the `react-native` / `browser` fields and conditions), minified, gzip.
+// The whole entry rather than one import, because Metro does not tree-shake.
+
+/** @param {import('esbuild').BuildOptions} config */
+const asAnApp = (config) => ({
+  ...config,
+  platform: 'browser',
+  format: 'esm',
+  target: 'es2020',
+  mainFields: ['react-native', 'browser', 'module', 'main'],
+  conditions: ['react-native', 'browser'],
+});
+
+export default [
+  {
+    name: '@nearby/client',
+    path: 'packages/client/dist/index.js',
+    limit: '12 KiB',
+    gzip: true,
+    modifyEsbuildConfig: asAnApp,
+  },
+  // The lead adds '@nearby/client/react' here once that entry exists.
+];

@@ -1,0 +1,21 @@
+export { decodeClientFrame } from './client-codec.js';
+export {
+  LocationSampleSchema,
+  NearbyFriendSchema,
+  ClientFrameSchema,
+  ServerFrameSchema,
+  InitFrameSchema,
+  LocationFrameSchema,
+  RadiusFrameSchema,
+  SharingFrameSchema,
+  PingFrameSchema,
+  SnapshotFrameSchema,
+  FriendUpdateFrameSchema,
+  FriendLeftFrameSchema,
+  FriendAddedFrameSchema,
+  FriendRemovedFrameSchema,
+  AckFrameSchema,
+  ErrorFrameSchema,
+  PongFrameSchema,
+  ReconnectFrameSchema,
+} from './schemas.js';
