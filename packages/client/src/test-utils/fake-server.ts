@@ -1,10 +1,10 @@
 import {
-  decodeClientFrame,
   type ClientFrame,
   type NearbyFriend,
   type ServerFrame,
   type SnapshotFrame,
 } from '@nearby/protocol';
+import { decodeClientFrame } from '@nearby/protocol/schemas';
 import type { CloseEventLike, MessageEventLike, WebSocketConstructor, WebSocketLike } from '../websocket.js';
 
 type Handler<E> = ((event: E) => void) | null;
