@@ -117,9 +117,9 @@ function useIgnoredOptionsWarning(options: NearbyClientOptions | undefined): voi
     if (changed === undefined) return;
     warned.current = true;
     console.warn(
-      `NearbyProvider: \`options.${changed}\` changed after the client was created; the change is ignored. ` +
-        'Call the client (useNearbyClient().setRadius(…), setSharing(…)), use getToken for tokens that change, ' +
-        'or give the provider a `key` that changes with the options (e.g. key={userId}) to create a new client.',
+      `NearbyProvider: \`options.${changed}\` changed after the client was created and is ignored; ` +
+        'call its methods (setRadius, setSharing), use getToken for tokens that change, ' +
+        'or give the provider a `key` (e.g. key={userId}) to create a new client',
     );
   });
 }
