@@ -90,6 +90,29 @@ async function bobSeesAlice(bob: RawPeer): Promise<void> {
   await bob.waitFor((frame) => frame.type === 'friend_update' && frame.friends.some((f) => f.userId === 'alice'));
 }
 
+/**
+ * Counts the app-state and network listeners (`visibilitychange`, `online`, `offline`) currently
+ * registered on `document` and `window`: a client built during a render React throws away, or
+ * one left open after unmount, would leave some behind.
+ */
+function trackLifecycleListeners(): () => Record<string, number> {
+  const live: Record<string, number> = {};
+  const types = new Set(['visibilitychange', 'online', 'offline']);
+  for (const target of [document, window] as EventTarget[]) {
+    const add = target.addEventListener.bind(target);
+    const remove = target.removeEventListener.bind(target);
+    vi.spyOn(target, 'addEventListener').mockImplementation((type, listener, options) => {
+      if (types.has(type)) live[type] = (live[type] ?? 0) + 1;
+      add(type, listener, options);
+    });
+    vi.spyOn(target, 'removeEventListener').mockImplementation((type, listener, options) => {
+      if (types.has(type)) live[type] = (live[type] ?? 0) - 1;
+      remove(type, listener, options);
+    });
+  }
+  return () => ({ ...live });
+}
+
 /** Reports this user's position once the client is available. */
 function Locate({ northKm = 0 }: { northKm?: number }) {
   const client = useNearbyClient();
@@ -202,6 +225,7 @@ describe('NearbyProvider and hooks against a real server', () => {
     await serve();
     const bob = await bobAt(1.5);
     const upgradesBefore = upgrades;
+    const listeners = trackLifecycleListeners();
     const events: string[] = [];
     function StateEvents() {
       const client = useNearbyClient();
@@ -225,11 +249,13 @@ describe('NearbyProvider and hooks against a real server', () => {
     expect(upgrades - upgradesBefore).toBe(1);
     expect(env!.server.stats().connections).toBe(2); // bob and alice
     expect(aliceLeft(bob)).toEqual([]);
+    expect(Object.values(listeners()).every((count) => count <= 1)).toBe(true);
   });
 
   it('unmounting the provider closes the client it owns: code 1000, and the friend sees alice go offline', async () => {
     await serve();
     const bob = await bobAt(1.5);
+    const listeners = trackLifecycleListeners();
     const exposed: { client?: NearbyClient } = {};
     const view = render(
       <StrictMode>
@@ -247,6 +273,7 @@ describe('NearbyProvider and hooks against a real server', () => {
     expect(aliceLeft(bob)).toEqual([LeaveReason.OFFLINE]);
     expect(exposed.client!.getSnapshot().state).toBe('closed');
     await waitFor(() => expect(sockets.map((socket) => socket.closeCode)).toEqual([1000]));
+    expect(Object.values(listeners()).every((count) => count === 0)).toBe(true);
   });
 
   it('a caller-owned client is connected on mount and left connected on unmount', async () => {
