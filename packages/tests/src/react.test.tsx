@@ -276,6 +276,28 @@ describe('NearbyProvider and hooks against a real server', () => {
     expect(Object.values(listeners()).every((count) => count === 0)).toBe(true);
   });
 
+  it('a new key starts over: the old client signs off, a new one connects with the new options', async () => {
+    await serve();
+    env!.graph.link('carol', 'bob');
+    const bob = await bobAt(1.5);
+    const tree = (userId: string) => (
+      <StrictMode>
+        <App key={userId} options={optionsFor(userId)} />
+      </StrictMode>
+    );
+    const view = render(tree('alice'));
+    await screen.findByTestId('friend-bob');
+    await bobSeesAlice(bob);
+
+    view.rerender(tree('carol'));
+    await bob.waitFor((frame) => frame.type === 'friend_left' && frame.userId === 'alice');
+    expect(aliceLeft(bob)).toEqual([LeaveReason.OFFLINE]);
+    await bob.waitFor((frame) => frame.type === 'friend_update' && frame.friends.some((f) => f.userId === 'carol'));
+    await waitFor(() => expect(screen.getByTestId('state').textContent).toBe('connected'));
+    expect(screen.getByTestId('friend-bob').textContent).toBe('bob 1.5 km');
+    expect(sockets.map((socket) => socket.url.includes(tokenFor('carol')))).toEqual([false, true]);
+  });
+
   it('a caller-owned client is connected on mount and left connected on unmount', async () => {
     await serve();
     const bob = await bobAt(1.5);
