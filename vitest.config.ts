@@ -4,7 +4,7 @@ export default defineConfig({
   resolve: { conditions: ['@nearby/source'] },
   ssr: { resolve: { conditions: ['@nearby/source'] } },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'examples/*/src/**/*.test.ts'],
+    include: ['packages/*/src/**/*.test.{ts,tsx}', 'examples/*/src/**/*.test.ts'],
     environment: 'node',
     testTimeout: 20_000,
     hookTimeout: 30_000,
