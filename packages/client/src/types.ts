@@ -42,7 +42,7 @@ export interface LocationFix {
   lon: number;
   /** Horizontal accuracy radius in metres (≥ 0), as reported by the device. */
   accuracy?: number;
-  /** Time of the fix in ms since the epoch (a non-negative integer); defaults to `timers.now()`. */
+  /** Time of the fix in ms since the epoch (≥ 0; fractions are rounded to the millisecond); defaults to `timers.now()`. */
   timestamp?: number;
 }
 
