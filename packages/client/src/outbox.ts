@@ -48,7 +48,6 @@ export class Outbox {
   add(sample: LocationSample): number {
     this.addedOrder.set(sample, this.nextOrder++);
     this.unsent.push(sample);
-    this.changed();
     return this.trim();
   }
 
@@ -63,7 +62,6 @@ export class Outbox {
     if (fresh.length === 0) return 0;
     this.unsent = [...fresh, ...this.unsent].sort((a, b) => a.timestamp - b.timestamp);
     for (const sample of this.unsent) this.addedOrder.set(sample, this.nextOrder++);
-    this.changed();
     return this.trim();
   }
 
@@ -72,10 +70,11 @@ export class Outbox {
     return this.inAddedOrder([...[...this.inFlight.values()].flatMap((batch) => batch.samples), ...this.unsent]);
   }
 
-  /** Drops the oldest unsent samples beyond capacity; returns how many. */
+  /** Drops the oldest unsent samples beyond capacity; returns how many. Samples joined: {@link changed}. */
   private trim(): number {
     const dropped = Math.min(Math.max(0, this.size - this.capacity), this.unsent.length);
     this.unsent.splice(0, dropped);
+    this.changed();
     return dropped;
   }
 

@@ -24,8 +24,8 @@ export interface PersistHooks {
   batch(fn: () => void): void;
 }
 
-/** Calls `fn` and turns a throw or a non-promise result into a promise. */
-const call = <T>(fn: () => Promise<T> | T): Promise<T> => new Promise<T>((resolve) => resolve(fn()));
+/** Calls `fn` in a microtask and turns a throw or a non-promise result into a promise. */
+const call = <T>(fn: () => Promise<T> | T): Promise<T> => Promise.resolve().then(fn);
 
 /**
  * Mirrors the unacknowledged samples into a {@link SampleStorage} as `{"v":1,"samples":[…]}`.
@@ -53,8 +53,8 @@ export function persist(storage: SampleStorage, key: string, hooks: PersistHooks
         failing = failed;
         if (dirty) write();
       });
+    // Read a microtask later: every change of the current entry point is in this write.
     call(() => {
-      // Read when the write starts, so changes made since it was asked for are included.
       dirty = false;
       const samples = hooks.read();
       return samples.length === 0 && storage.removeItem
