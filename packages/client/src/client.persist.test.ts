@@ -193,7 +193,7 @@ describe('persisted sample buffer: storage failures never crash the client', () 
     const { client, errorCodes, of } = setup(storage);
     await settle();
     expect(errorCodes()).toEqual([ErrorCode.STORAGE_FAILED]);
-    expect(of('error')[0]![0]).toMatchObject({ message: 'could not read stored samples', cause: { message: 'storage locked' } });
+    expect(of('error')[0]![0]).toMatchObject({ message: 'storage read failed', cause: { message: 'storage locked' } });
     client.updateLocation(sample(1));
     await settle();
     expect(storage.stored()).toEqual([sample(1)]);
@@ -244,7 +244,7 @@ describe('persisted sample buffer: storage failures never crash the client', () 
     const { client, of } = setup(storage);
     await settle();
     expect(of('error').map(([error]) => [error.code, error.message])).toEqual([
-      [ErrorCode.STORAGE_FAILED, 'discarded unreadable stored samples'],
+      [ErrorCode.STORAGE_FAILED, 'stored samples unreadable: discarded'],
     ]);
     expect(client.getSnapshot().pendingSamples).toBe(0);
     expect(storage.map.has(KEY)).toBe(false);
@@ -269,7 +269,7 @@ describe('persisted sample buffer: storage failures never crash the client', () 
     );
     const { client, of } = setup(storage);
     await settle();
-    expect(of('error').map(([error]) => error.message)).toEqual(['discarded 4 invalid stored sample(s)']);
+    expect(of('error').map(([error]) => error.message)).toEqual(['4 invalid stored sample(s) discarded']);
     expect(client.getSnapshot().pendingSamples).toBe(2);
     expect(storage.stored()).toEqual([sample(1), sample(2)]);
   });

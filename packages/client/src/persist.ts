@@ -49,7 +49,7 @@ export function persist(storage: SampleStorage, key: string, hooks: PersistHooks
     const done = (error?: unknown, failed = false): void =>
       hooks.batch(() => {
         writing = false;
-        if (failed && !failing) fail('could not store samples', error);
+        if (failed && !failing) fail('storage write failed', error);
         failing = failed;
         if (dirty) write();
       });
@@ -74,7 +74,7 @@ export function persist(storage: SampleStorage, key: string, hooks: PersistHooks
         // Unreadable: reported below.
       }
       if (!Array.isArray(stored)) {
-        fail('discarded unreadable stored samples');
+        fail('stored samples unreadable: discarded');
         dirty = true;
       } else {
         const valid = stored.flatMap((sample: LocationSample) => {
@@ -85,7 +85,7 @@ export function persist(storage: SampleStorage, key: string, hooks: PersistHooks
           }
         });
         if (valid.length < stored.length) {
-          fail(`discarded ${stored.length - valid.length} invalid stored sample(s)`);
+          fail(`${stored.length - valid.length} invalid stored sample(s) discarded`);
           dirty = true;
         }
         hooks.restore(valid);
@@ -98,7 +98,7 @@ export function persist(storage: SampleStorage, key: string, hooks: PersistHooks
     (text) => hooks.batch(() => load(text)),
     (error: unknown) =>
       hooks.batch(() => {
-        fail('could not read stored samples', error);
+        fail('storage read failed', error);
         load(null);
       }),
   );
