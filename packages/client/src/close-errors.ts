@@ -14,16 +14,15 @@ export interface CloseOutcome {
  * on Android and SocketRocket on iOS). First match wins; an HTTP status is read before these.
  */
 const RULES: [RegExp, ErrorCode, string][] = [
-  [/CERT|SSL|TLS|[Cc]ertificat|[Tt]rust anchor/, ErrorCode.TLS_FAILED, 'TLS failed, certificate not trusted?'],
-  [/ENOTFOUND|EAI_AGAIN|resolve host|hostname could not/i, ErrorCode.HOST_NOT_FOUND, 'unknown host'],
-  [/refused|failed to connect|could not connect/i, ErrorCode.CONNECTION_REFUSED, 'connection refused, server down?'],
+  [/CERT|SSL|TLS|ertificat|rust anchor/, ErrorCode.TLS_FAILED, 'TLS failed, certificate not trusted?'],
+  [/ENOTFOUND|EAI_AGAIN|resolve host|hostname/i, ErrorCode.HOST_NOT_FOUND, 'unknown host'],
+  [/refused|connect to/i, ErrorCode.CONNECTION_REFUSED, 'connection refused, server down?'],
 ];
 
-/** The text of an error event or error: `code`, `message`, and the same of a nested `error`. */
-function textOf(value: unknown): string {
-  if (typeof value !== 'object' || value === null) return '';
-  const { code, message, error } = value as Record<string, unknown>;
-  return [code, message, textOf(error)].filter((part) => typeof part === 'string' && part).join(' ');
+/** The text of an error event: `ws`'s carries the Error (with Node's `code`) in `error`; React Native's a `message`. */
+function textOf(event: unknown): string {
+  const { message, error } = (event ?? {}) as { message?: unknown; error?: { code?: unknown } };
+  return [error?.code, message].filter((part) => typeof part === 'string' && part).join(' ');
 }
 
 /**
