@@ -9,6 +9,7 @@ import { ErrorCode, NearbyClient, type NearbyClientOptions, type NearbyError } f
 import { createNearbyServer, type NearbyServer } from '@nearby/server';
 import { ManualTimers } from '../../client/src/test-utils/manual-timers.js';
 import { freePort } from './helpers/free-port.js';
+import { requireProgram } from './helpers/requirements.js';
 import { startServer, tokenFor, type ServerResource } from './helpers/server-resource.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 
@@ -139,12 +140,14 @@ describe('connection errors a developer can act on', () => {
 });
 
 describe('TLS failure', () => {
+  const openssl = requireProgram('/usr/bin/openssl', 'openssl');
   let dir: string;
   let https: HttpsServer;
   let nearby: NearbyServer;
   let port: number;
 
   beforeAll(async () => {
+    if (!openssl.available) return;
     // A certificate made for this run only: self-signed, so no client trusts it.
     dir = mkdtempSync(join(tmpdir(), 'nearby-tls-'));
     execFileSync('openssl', [
@@ -159,12 +162,14 @@ describe('TLS failure', () => {
   });
 
   afterAll(async () => {
-    await nearby?.close();
-    await new Promise<void>((resolve) => (https ? https.close(() => resolve()) : resolve()));
+    if (!openssl.available) return;
+    await nearby.close();
+    await new Promise<void>((resolve) => https.close(() => resolve()));
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('a self-signed certificate: tls_failed, with the platform error as cause, retried with backoff', async () => {
+  it('a self-signed certificate: tls_failed, with the platform error as cause, retried with backoff', async (context) => {
+    if (!openssl.available) return context.skip();
     const { client: c, nextError } = client({ url: `wss://localhost:${port}/nearby`, token: 't' });
     const first = nextError();
     c.connect();
