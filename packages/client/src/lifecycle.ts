@@ -176,7 +176,7 @@ export function createLifecycle(
       unsubscribers = [
         appState?.subscribe((value) => batch(() => setForeground(value))),
         network?.subscribe((value) => batch(() => setOnline(value))),
-      ].filter((unsubscribe) => unsubscribe !== undefined);
+      ].filter((unsubscribe) => typeof unsubscribe === 'function');
       online = network?.isOnline() !== false;
       setForeground(appState?.isForeground() !== false);
     },
