@@ -260,12 +260,28 @@ describe('updateLocation validation', () => {
     ['a string latitude', { lat: '1' as unknown as number, lon: 0 }],
     ['negative accuracy', { lat: 0, lon: 0, accuracy: -1 }],
     ['NaN accuracy', { lat: 0, lon: 0, accuracy: Number.NaN }],
-    ['fractional timestamp', { lat: 0, lon: 0, timestamp: 1.5 }],
     ['negative timestamp', { lat: 0, lon: 0, timestamp: -1 }],
+    ['negative fractional timestamp', { lat: 0, lon: 0, timestamp: -0.4 }],
+    ['NaN timestamp', { lat: 0, lon: 0, timestamp: Number.NaN }],
+    ['infinite timestamp', { lat: 0, lon: 0, timestamp: Number.POSITIVE_INFINITY }],
+    ['a string timestamp', { lat: 0, lon: 0, timestamp: '1700000000000' as unknown as number }],
+    ['a timestamp beyond the protocol limit', { lat: 0, lon: 0, timestamp: 1e16 }],
   ])('throws invalid_location for %s', (_name, fix) => {
     const { client } = createHarness();
     expect(() => client.updateLocation(fix)).toThrowError(expect.objectContaining({ code: ErrorCode.INVALID_LOCATION }));
     expect(client.getSnapshot().pendingSamples).toBe(0);
+  });
+
+  it('rounds fractional timestamps to the millisecond, the given one and the clock\'s', () => {
+    const { client, server } = createHarness({ timers: { now: () => 1_700_000_000_000.6 } });
+    client.updateLocation({ lat: 1, lon: 1, timestamp: 1_700_000_000_000.4 });
+    client.updateLocation({ lat: 1, lon: 1, timestamp: 1_700_000_000_001.5 });
+    client.updateLocation({ lat: 1, lon: 1 });
+    client.connect();
+    server.latest.open().push(server.snapshot());
+    expect(sentSamples(server.latest).map((s) => s.timestamp)).toEqual([
+      1_700_000_000_000, 1_700_000_000_002, 1_700_000_000_001,
+    ]);
   });
 
   it('accepts the boundaries and defaults the timestamp to now', () => {

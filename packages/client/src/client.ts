@@ -11,9 +11,11 @@ import { Connection } from './connection.js';
 import { Emitter } from './emitter.js';
 import type { Timers } from './environment.js';
 import { FriendView } from './friend-view.js';
+import { createLifecycle, type Lifecycle } from './lifecycle.js';
 import { toSample } from './location.js';
 import { Notifier } from './notifier.js';
 import { checkRadius, resolveOptions, type NearbyClientOptions } from './options.js';
+import { persist } from './persist.js';
 import { SettingsSync } from './settings-sync.js';
 import { SnapshotStore } from './store.js';
 import type { LocationFix, NearbyClientEvents, NearbySnapshot } from './types.js';
@@ -47,6 +49,9 @@ export class NearbyClient {
   private readonly uploader: Uploader;
   private readonly settings: SettingsSync;
   private readonly friends: FriendView;
+  private readonly lifecycle: Lifecycle;
+  /** Called when samples joined or left the buffer, to store them. */
+  private persist: (() => void) | undefined;
   /** Authenticated user id, from the last snapshot. */
   private userId: string | null = null;
 
@@ -75,15 +80,42 @@ export class NearbyClient {
         this.uploader.connectionLost();
         this.settings.connectionLost();
       },
-      closed: () => this.friends.clear(),
+      closed: () => {
+        this.friends.clear();
+        this.lifecycle.stop();
+      },
+      held: () => this.lifecycle.held(),
+      offline: () => this.lifecycle.offline(),
+    });
+    const batch = (fn: () => void): void => this.notifier.batch(fn);
+    this.lifecycle = createLifecycle(resolved, this.timers, batch, {
+      flush: () => this.uploader.flush(),
+      park: () => this.connection.park(),
+      resume: () => this.connection.resume(),
     });
     this.settings = new SettingsSync(
       { radiusKm: resolved.radiusKm, sharing: options.sharing === undefined ? undefined : resolved.sharing },
       this.connection,
     );
-    this.uploader = new Uploader(resolved, this.timers, this.notifier, this.connection, () => this.settings.awaitAnswer());
+    this.uploader = new Uploader(
+      resolved,
+      this.timers,
+      this.notifier,
+      this.connection,
+      () => this.settings.awaitAnswer(),
+      () => this.persist?.(),
+    );
     this.friends = new FriendView(this.timers, this.notifier, resolved.inactiveAfterMs);
     this.store = new SnapshotStore(this.buildSnapshot(), resolved.onListenerError);
+    const { storage } = resolved;
+    if (storage !== undefined) {
+      this.persist = persist(storage, resolved.storageKey, {
+        read: () => this.uploader.samples,
+        restore: (samples) => this.uploader.restore(samples),
+        report: (error) => this.connection.report(error),
+        batch,
+      });
+    }
   }
 
   /**
@@ -92,7 +124,10 @@ export class NearbyClient {
    * foreground). After {@link NearbyClient.close} it connects again, keeping buffered samples.
    */
   connect(): void {
-    this.notifier.batch(() => this.connection.connect());
+    this.notifier.batch(() => {
+      this.lifecycle.start();
+      this.connection.connect();
+    });
   }
 
   /**
@@ -114,8 +149,10 @@ export class NearbyClient {
    * `significantMoveMeters` from the last sent one, else with the next batch
    * (every `flushIntervalMs`). Fixes taken while disconnected are sent after reconnecting.
    *
+   * A fractional `timestamp` is rounded to the millisecond.
+   *
    * @throws NearbyError with code `invalid_location` for NaN, infinite or out-of-range
-   * coordinates, a negative accuracy, or a negative or fractional timestamp.
+   * coordinates, a negative accuracy, or a timestamp that is negative, not finite or not a number.
    */
   updateLocation(fix: LocationFix): void {
     const sample = toSample(fix, this.timers.now());

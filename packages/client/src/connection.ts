@@ -16,7 +16,7 @@ import { Heartbeat } from './heartbeat.js';
 import type { Notifier } from './notifier.js';
 import type { ResolvedOptions } from './options.js';
 import type { ConnectionState } from './types.js';
-import { READY_STATE_OPEN, withQueryParam, type WebSocketLike } from './websocket.js';
+import { READY_STATE_OPEN, withQueryParam, type WebSocketConstructor, type WebSocketLike } from './websocket.js';
 
 /** Jitter added to a drain notice's delay when reconnecting is disabled (no `initialDelayMs` to use). */
 const DEFAULT_DRAIN_JITTER_MS = 500;
@@ -38,6 +38,10 @@ export interface ConnectionHooks {
   lost(): void;
   /** The client entered `closed`. */
   closed(): void;
+  /** True while reconnecting must wait (device offline, app parked in the background). */
+  held(): boolean;
+  /** True when the device is known to be offline. */
+  offline(): boolean;
 }
 
 /** The connection options it reads. */
@@ -60,6 +64,8 @@ export class Connection {
   private state: ConnectionState = 'idle';
   private socket: WebSocketLike | undefined;
   private socketError: unknown;
+  /** Whether the current socket opened (a failure before that is about reaching the server). */
+  private opened = false;
   /** The attempt in progress; a `getToken` that settles after its attempt was abandoned sees it changed. */
   private attemptId = 0;
   /** Consecutive failed attempts since the last snapshot, for the backoff. */
@@ -160,6 +166,26 @@ export class Connection {
     this.setState('connected');
   }
 
+  /**
+   * Reconnects at once, skipping the backoff (the app returned to the foreground, the network
+   * came back); a connected socket is probed with a ping instead.
+   */
+  resume(): void {
+    if (this.state === 'connected') this.heartbeat?.probe();
+    if (this.state !== 'reconnecting' || this.hooks.held()) return;
+    this.reconnectTimer = cancel(this.timers, this.reconnectTimer);
+    this.failures = 0;
+    this.open();
+  }
+
+  /** Closes the socket with 4100 and waits, `reconnecting`, for {@link resume} (the app is in the background). */
+  park(): void {
+    if (this.state === 'idle' || this.state === 'closed') return;
+    this.drop(CloseCode.CLIENT_RECONNECTING, 'app in background');
+    this.reconnectTimer = cancel(this.timers, this.reconnectTimer);
+    this.setState('reconnecting');
+  }
+
   /** Sends a frame if the socket is open. A throwing `send` means a dead socket: reconnect. */
   send(frame: ClientFrame): boolean {
     const socket = this.socket;
@@ -232,18 +258,21 @@ export class Connection {
     const target = token === undefined ? url : withQueryParam(url, tokenParam, token);
     let socket: WebSocketLike;
     try {
-      socket = new this.options.WebSocket(target);
+      socket = new (this.options.WebSocket() as WebSocketConstructor)(target);
     } catch (error) {
       this.failAttempt(`could not open a WebSocket to ${url}`, error);
       return;
     }
     this.socket = socket;
     this.socketError = undefined;
+    this.opened = false;
     // Each socket event is an entry point. Each handler checks it still belongs to the current
     // socket: a replaced socket's late events must not touch the new connection.
     socket.onopen = () =>
       this.notifier.batch(() => {
-        if (this.socket === socket) this.send(this.hooks.init());
+        if (this.socket !== socket) return;
+        this.opened = true;
+        this.send(this.hooks.init());
       });
     socket.onmessage = (event) =>
       this.notifier.batch(() => {
@@ -297,7 +326,7 @@ export class Connection {
   }
 
   private handleClose(code: number, reason: string): void {
-    const { error, terminal } = closeOutcome(code, reason, this.socketError);
+    const { error, terminal } = closeOutcome(code, reason, this.socketError, this.opened, this.hooks.offline());
     this.drop(undefined, '');
     if (terminal) {
       this.shutdown(undefined, '', rejectionFor(error));
@@ -343,9 +372,14 @@ export class Connection {
       this.report(error);
       return;
     }
-    // The failure counter resets only when a snapshot arrives: a socket that opens and dies at
-    // once must keep backing off, or a broken server would be hammered.
-    this.scheduleReconnect(backoffDelay(this.failures++, reconnect, this.options.random));
+    if (this.hooks.held()) {
+      // Offline or in the background: wait for resume() without growing the backoff.
+      this.setState('reconnecting');
+    } else {
+      // The failure counter resets only when a snapshot arrives: a socket that opens and dies at
+      // once must keep backing off, or a broken server would be hammered.
+      this.scheduleReconnect(backoffDelay(this.failures++, reconnect, this.options.random));
+    }
     this.report(error);
   }
 
@@ -353,7 +387,8 @@ export class Connection {
     this.reconnectTimer = cancel(this.timers, this.reconnectTimer);
     this.reconnectTimer = after(this.timers, delayMs, () => {
       this.reconnectTimer = undefined;
-      this.open();
+      // Went offline or parked meanwhile: resume() opens once that ends.
+      if (!this.hooks.held()) this.open();
     });
     this.setState('reconnecting');
   }

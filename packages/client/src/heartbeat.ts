@@ -47,20 +47,31 @@ export class Heartbeat {
     this.deadline = undefined;
   }
 
+  /** While started: pings now (the socket may have died with the network or in the background). */
+  probe(): void {
+    if (this.tick === undefined) return;
+    this.timers.clearTimeout(this.tick);
+    this.ping();
+  }
+
+  private ping(): void {
+    // Keep the deadline of the OLDEST unanswered ping: re-arming it on every ping would let
+    // a short interval postpone the timeout forever.
+    if (this.deadline === undefined) {
+      this.deadline = this.timers.setTimeout(() => {
+        this.deadline = undefined;
+        this.stop();
+        this.onTimeout();
+      }, this.options.timeoutMs);
+    }
+    this.schedule();
+    this.sendPing();
+  }
+
   private schedule(): void {
     this.tick = this.timers.setTimeout(() => {
       this.tick = undefined;
-      // Keep the deadline of the OLDEST unanswered ping: re-arming it on every ping would let
-      // a short interval postpone the timeout forever.
-      if (this.deadline === undefined) {
-        this.deadline = this.timers.setTimeout(() => {
-          this.deadline = undefined;
-          this.stop();
-          this.onTimeout();
-        }, this.options.timeoutMs);
-      }
-      this.schedule();
-      this.sendPing();
+      this.ping();
     }, this.options.intervalMs);
   }
 }

@@ -5,6 +5,9 @@
  */
 export { NearbyClient } from './client.js';
 export { backoffDelay } from './backoff.js';
+export { fromAppState, fromNetInfo } from './lifecycle.js';
+export type { AppStateSource, NetworkSource, AppStateLike, NetInfoLike } from './lifecycle.js';
+export type { SampleStorage } from './persist.js';
 export type { BackoffOptions } from './backoff.js';
 export type { NearbyClientOptions, ReconnectOptions, HeartbeatOptions } from './options.js';
 export type { Timers, TimerHandle } from './environment.js';

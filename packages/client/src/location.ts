@@ -12,6 +12,7 @@ function reject(message: string): never {
  *
  * @param fix - The fix given to `updateLocation`.
  * @param now - Current time, used when the fix has no timestamp.
+ * @returns The sample, its timestamp rounded to the millisecond.
  * @throws NearbyError with code `invalid_location`.
  */
 export function toSample(fix: LocationFix, now: number): LocationSample {
@@ -26,9 +27,12 @@ export function toSample(fix: LocationFix, now: number): LocationSample {
   ) {
     reject(`accuracy must be a finite number in [0, ${Limits.MAX_ACCURACY_M}] metres (got ${String(accuracy)})`);
   }
-  const time = timestamp ?? Math.floor(now);
-  if (typeof time !== 'number' || !Number.isInteger(time) || time < 0 || time > Limits.MAX_TIMESTAMP_MS) {
-    reject(`timestamp must be an integer number of ms since the epoch (got ${String(timestamp)})`);
+  const raw = timestamp ?? now;
+  // Fractional milliseconds (performance.timeOrigin + performance.now(), some location APIs) are
+  // rounded: the wire carries whole milliseconds.
+  const time = Math.round(raw);
+  if (typeof raw !== 'number' || !(raw >= 0) || time > Limits.MAX_TIMESTAMP_MS) {
+    reject(`timestamp must be a non-negative number of ms since the epoch (got ${String(timestamp)})`);
   }
   return accuracy === undefined ? { lat, lon, timestamp: time } : { lat, lon, accuracy, timestamp: time };
 }

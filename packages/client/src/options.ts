@@ -2,7 +2,9 @@ import { ErrorCode, Limits, NearbyError } from '@nearby/protocol';
 import type { BackoffOptions } from './backoff.js';
 import type { ListenerErrorHandler } from './emitter.js';
 import { MAX_TIMER_DELAY_MS, defaultRandom, resolveTimers, rethrowAsync, type Timers } from './environment.js';
-import { defaultWebSocket, type WebSocketConstructor } from './websocket.js';
+import { browserAppState, browserNetwork, type AppStateSource, type NetworkSource } from './lifecycle.js';
+import type { SampleStorage } from './persist.js';
+import { platformWebSocket, type WebSocketConstructor } from './websocket.js';
 
 /** Reconnect backoff settings; see {@link backoffDelay}. */
 export type ReconnectOptions = BackoffOptions;
@@ -51,8 +53,33 @@ export interface NearbyClientOptions {
   ackTimeoutMs?: number;
   /** Local expiry of friends without updates, in ms, until the server's snapshot says otherwise. Default 600 000. */
   inactiveAfterMs?: number;
-  /** WebSocket constructor to use instead of the platform's. */
+  /**
+   * WebSocket constructor to use instead of the platform's (`globalThis.WebSocket`, looked up at
+   * each attempt; in Node without one, the optional peer `ws`).
+   */
   WebSocket?: WebSocketConstructor;
+  /**
+   * Whether the app is in the foreground. Default in browsers: `document.visibilityState`; none
+   * elsewhere (in React Native pass `fromAppState(AppState)`). `false` disables.
+   */
+  appState?: AppStateSource | false;
+  /**
+   * Whether the device is online. Default in browsers: `navigator.onLine` and the `online` /
+   * `offline` events; none elsewhere (in React Native pass `fromNetInfo(NetInfo)`). `false` disables.
+   */
+  network?: NetworkSource | false;
+  /**
+   * How long the socket stays open after the app went to the background, in ms; then it closes
+   * with 4100 until the app returns. Default 30 000; `Infinity` keeps it open and reconnecting.
+   */
+  backgroundTimeoutMs?: number;
+  /**
+   * Where to keep unacknowledged samples across app restarts (AsyncStorage has this shape).
+   * Default: memory only.
+   */
+  storage?: SampleStorage;
+  /** Storage key of the sample buffer. Default `'@nearby/client:outbox'`. */
+  storageKey?: string;
   /** Replacement timer and clock functions (for tests or special runtimes); missing ones default to the globals, looked up lazily. */
   timers?: Partial<Timers>;
   /** Uniform random source in [0, 1) for backoff jitter. Default `Math.random`. */
@@ -81,7 +108,13 @@ export interface ResolvedOptions {
   connectTimeoutMs: number;
   ackTimeoutMs: number;
   inactiveAfterMs: number;
-  WebSocket: WebSocketConstructor;
+  /** The WebSocket constructor for the next attempt. */
+  WebSocket: () => WebSocketConstructor | undefined;
+  appState: AppStateSource | undefined;
+  network: NetworkSource | undefined;
+  backgroundTimeoutMs: number;
+  storage: SampleStorage | undefined;
+  storageKey: string;
   timers: Timers;
   random: () => number;
   onListenerError: ListenerErrorHandler;
@@ -127,6 +160,17 @@ function checkFunction<F>(option: string, value: unknown): F | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'function') throw invalid(option, 'a function', value);
   return value as F;
+}
+
+/** An `appState` / `network` option: a source with `method` and `subscribe`, `false`, or the platform default. */
+function checkSource<S>(option: string, value: unknown, method: string, platform: () => S | undefined): S | undefined {
+  if (value === false) return undefined;
+  if (value === undefined) return platform();
+  const source = value as Record<string, unknown>;
+  if (typeof source !== 'object' || source === null || typeof source[method] !== 'function' || typeof source.subscribe !== 'function') {
+    throw invalid(option, `false or an object with ${method}() and subscribe()`, value);
+  }
+  return value as S;
 }
 
 /** Validates a radius argument: finite, > 0 and ≤ {@link Limits.MAX_RADIUS_KM}. */
@@ -215,12 +259,24 @@ export function resolveOptions(options: NearbyClientOptions): ResolvedOptions {
     minExclusive: true,
   });
 
-  const WebSocket = checkFunction<WebSocketConstructor>('WebSocket', options.WebSocket) ?? defaultWebSocket;
-  if (WebSocket === null) {
-    throw new NearbyError(
-      ErrorCode.INVALID_ARGUMENT,
-      'options.WebSocket is required: this runtime has no global WebSocket',
-    );
+  const given = checkFunction<WebSocketConstructor>('WebSocket', options.WebSocket);
+  const WebSocket = given === undefined ? platformWebSocket : () => given;
+  // Fail at construction, not as a reconnect loop; `ws`'s loader throws its own clear error.
+  if (WebSocket() === undefined) {
+    throw new NearbyError(ErrorCode.INVALID_ARGUMENT, 'this runtime has no global WebSocket: pass options.WebSocket');
+  }
+  const appState = checkSource<AppStateSource>('appState', options.appState, 'isForeground', browserAppState);
+  const network = checkSource<NetworkSource>('network', options.network, 'isOnline', browserNetwork);
+  const backgroundTimeoutMs = checkNumber('backgroundTimeoutMs', options.backgroundTimeoutMs ?? 30_000, {
+    min: 0,
+    allowInfinity: true,
+  });
+  const { storage, storageKey = '@nearby/client:outbox' } = options;
+  if (storage !== undefined && (typeof storage?.getItem !== 'function' || typeof storage.setItem !== 'function')) {
+    throw invalid('storage', 'an object with getItem and setItem (AsyncStorage-like)', storage);
+  }
+  if (typeof storageKey !== 'string' || storageKey.length === 0) {
+    throw invalid('storageKey', 'a non-empty string', storageKey);
   }
   if (options.timers !== undefined) {
     if (typeof options.timers !== 'object' || options.timers === null) {
@@ -249,6 +305,11 @@ export function resolveOptions(options: NearbyClientOptions): ResolvedOptions {
     ackTimeoutMs,
     inactiveAfterMs,
     WebSocket,
+    appState,
+    network,
+    backgroundTimeoutMs,
+    storage,
+    storageKey,
     timers: resolveTimers(options.timers),
     random,
     onListenerError,

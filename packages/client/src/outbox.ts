@@ -21,8 +21,14 @@ export class Outbox {
   private readonly addedOrder = new WeakMap<LocationSample, number>();
   private nextOrder = 0;
 
-  /** @param capacity - Largest number of unsent plus in-flight samples kept. */
-  constructor(private readonly capacity: number) {}
+  /**
+   * @param capacity - Largest number of unsent plus in-flight samples kept.
+   * @param changed - Called when samples joined or left the buffer (not when they only moved).
+   */
+  constructor(
+    private readonly capacity: number,
+    private readonly changed: () => void = () => {},
+  ) {}
 
   /** Unsent plus in-flight samples. */
   get size(): number {
@@ -42,10 +48,33 @@ export class Outbox {
   add(sample: LocationSample): number {
     this.addedOrder.set(sample, this.nextOrder++);
     this.unsent.push(sample);
-    const excess = this.size - this.capacity;
-    if (excess <= 0) return 0;
-    const dropped = Math.min(excess, this.unsent.length);
+    return this.trim();
+  }
+
+  /**
+   * Merges samples kept from an earlier run (see {@link Persister}) with the unsent ones, in
+   * timestamp order, skipping timestamps already buffered (the server keys samples by user and
+   * timestamp). Returns how many of the oldest unsent samples were dropped to stay within capacity.
+   */
+  restore(samples: LocationSample[]): number {
+    const known = new Set(this.all().map((sample) => sample.timestamp));
+    const fresh = samples.filter((sample) => !known.has(sample.timestamp) && known.add(sample.timestamp));
+    if (fresh.length === 0) return 0;
+    this.unsent = [...fresh, ...this.unsent].sort((a, b) => a.timestamp - b.timestamp);
+    for (const sample of this.unsent) this.addedOrder.set(sample, this.nextOrder++);
+    return this.trim();
+  }
+
+  /** Every sample held, in flight and unsent, in the order they were added. */
+  all(): LocationSample[] {
+    return this.inAddedOrder([...[...this.inFlight.values()].flatMap((batch) => batch.samples), ...this.unsent]);
+  }
+
+  /** Drops the oldest unsent samples beyond capacity; returns how many. Samples joined: {@link changed}. */
+  private trim(): number {
+    const dropped = Math.min(Math.max(0, this.size - this.capacity), this.unsent.length);
     this.unsent.splice(0, dropped);
+    this.changed();
     return dropped;
   }
 
@@ -71,20 +100,26 @@ export class Outbox {
 
   /** Forgets batch `seq` (acknowledged, or refused for good). Returns how many samples it held. */
   remove(seq: number): number {
-    const samples = this.inFlight.get(seq)?.samples;
-    if (samples === undefined) return 0;
-    this.inFlight.delete(seq);
-    this.inFlightCount -= samples.length;
-    return samples.length;
+    const count = this.take(seq)?.length ?? 0;
+    if (count > 0) this.changed();
+    return count;
   }
 
   /** Puts batch `seq` back among the unsent samples, in the order they were added. Returns false if unknown. */
   requeue(seq: number): boolean {
-    const samples = this.inFlight.get(seq)?.samples;
+    const samples = this.take(seq);
     if (samples === undefined) return false;
-    this.remove(seq);
     this.unsent = this.inAddedOrder([...samples, ...this.unsent]);
     return true;
+  }
+
+  /** Takes batch `seq` out of the in-flight ones. */
+  private take(seq: number): LocationSample[] | undefined {
+    const samples = this.inFlight.get(seq)?.samples;
+    if (samples === undefined) return undefined;
+    this.inFlight.delete(seq);
+    this.inFlightCount -= samples.length;
+    return samples;
   }
 
   /** Puts every in-flight batch back among the unsent samples (the connection was lost). */

@@ -5,9 +5,10 @@ import type { LeaveReason, NearbyError, NearbyFriend } from '@nearby/protocol';
  * - `idle`: constructed, `connect()` not called yet;
  * - `connecting`: fetching the token, opening the socket or waiting for the first snapshot;
  * - `connected`: a snapshot arrived; the nearby list is live;
- * - `reconnecting`: the connection was lost and the client waits for its backoff timer;
+ * - `reconnecting`: not connected; the client reconnects on its own when its backoff timer
+ *   fires, the network comes back, or the app returns to the foreground;
  * - `closed`: `close()` was called, or the server refused the client for good (close codes
- *   4000, 4001, 4002), or the connection dropped with `reconnect: false`.
+ *   4000, 4001, 4002, or HTTP 404 on the path), or the connection dropped with `reconnect: false`.
  */
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
@@ -42,7 +43,7 @@ export interface LocationFix {
   lon: number;
   /** Horizontal accuracy radius in metres (≥ 0), as reported by the device. */
   accuracy?: number;
-  /** Time of the fix in ms since the epoch (a non-negative integer); defaults to `timers.now()`. */
+  /** Time of the fix in ms since the epoch (≥ 0; fractions are rounded to the millisecond); defaults to `timers.now()`. */
   timestamp?: number;
 }
 

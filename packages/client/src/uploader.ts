@@ -68,6 +68,7 @@ export class Uploader {
    * @param link - The connection.
    * @param sampleOrderRestarted - Called when a mid-connection `init` went out; the server
    * answers it with a snapshot, like a settings change.
+   * @param changed - Called when samples joined or left the buffer.
    */
   constructor(
     private readonly options: UploaderOptions,
@@ -75,8 +76,20 @@ export class Uploader {
     private readonly notifier: Notifier,
     private readonly link: UploadLink,
     private readonly sampleOrderRestarted: () => void,
+    changed?: () => void,
   ) {
-    this.outbox = new Outbox(options.maxBufferedSamples);
+    this.outbox = new Outbox(options.maxBufferedSamples, changed);
+  }
+
+  /** Every unacknowledged sample, in the order they were recorded. */
+  get samples(): LocationSample[] {
+    return this.outbox.all();
+  }
+
+  /** Merges samples kept from an earlier run into the buffer and sends them if connected. */
+  restore(samples: LocationSample[]): void {
+    this.overflowed(this.outbox.restore(samples));
+    this.flush();
   }
 
   /** Samples not yet acknowledged (buffered plus in flight). */
@@ -90,15 +103,7 @@ export class Uploader {
    */
   record(sample: LocationSample): void {
     this.lastFix = sample;
-    const dropped = this.outbox.add(sample);
-    if (dropped > 0) {
-      this.link.report(
-        new NearbyError(
-          ErrorCode.BUFFER_OVERFLOW,
-          `location buffer full (${this.options.maxBufferedSamples} samples): dropped the ${dropped} oldest unsent sample(s)`,
-        ),
-      );
-    }
+    this.overflowed(this.outbox.add(sample));
     if (!this.link.connected) return;
     if (this.clockWentBack(sample)) {
       this.restartSampleOrder(sample);
@@ -111,6 +116,17 @@ export class Uploader {
       this.requestFlush();
     } else {
       this.scheduleFlush();
+    }
+  }
+
+  private overflowed(dropped: number): void {
+    if (dropped > 0) {
+      this.link.report(
+        new NearbyError(
+          ErrorCode.BUFFER_OVERFLOW,
+          `location buffer full (${this.options.maxBufferedSamples} samples): dropped the ${dropped} oldest unsent sample(s)`,
+        ),
+      );
     }
   }
 

@@ -1,6 +1,9 @@
-import WebSocketImpl from 'isomorphic-ws';
-import { describe, expect, expectTypeOf, it } from 'vitest';
-import { withQueryParam, type WebSocketConstructor } from './websocket.js';
+import { createRequire } from 'node:module';
+import WebSocketImpl from 'ws';
+import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
+import { NearbyClient } from './client.js';
+import { loadWs } from './node-ws.js';
+import { platformWebSocket, setWebSocketLoader, withQueryParam, type WebSocketConstructor } from './websocket.js';
 
 describe('withQueryParam', () => {
   it('adds a query string, or extends an existing one', () => {
@@ -16,8 +19,50 @@ describe('withQueryParam', () => {
 });
 
 describe('WebSocketConstructor', () => {
-  it('accepts the DOM WebSocket and the ws / isomorphic-ws constructor', () => {
+  it('accepts the DOM WebSocket and the ws constructor', () => {
     expectTypeOf(WebSocketImpl).toExtend<WebSocketConstructor>();
     expectTypeOf<typeof globalThis.WebSocket>().toExtend<WebSocketConstructor>();
+  });
+});
+
+describe('the platform WebSocket', () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+  });
+
+  it('is the global one, looked up when called, before any registered loader', () => {
+    const Global = class {} as unknown as WebSocketConstructor;
+    const loader = vi.fn(() => WebSocketImpl as unknown as WebSocketConstructor);
+    setWebSocketLoader(loader);
+    vi.stubGlobal('WebSocket', Global);
+    expect(platformWebSocket()).toBe(Global);
+    expect(loader).not.toHaveBeenCalled();
+    vi.stubGlobal('WebSocket', undefined);
+    expect(platformWebSocket()).toBe(WebSocketImpl);
+  });
+
+  it('loads ws through require, and explains what to do when it is missing', () => {
+    expect(loadWs(createRequire(import.meta.url))).toBe(WebSocketImpl);
+    const missing = () => {
+      throw Object.assign(new Error("Cannot find module 'ws'"), { code: 'MODULE_NOT_FOUND' });
+    };
+    expect(() => loadWs(missing)).toThrowError(
+      expect.objectContaining({
+        code: 'invalid_argument',
+        message: expect.stringMatching(/install ws .*or pass options\.WebSocket/),
+        cause: expect.objectContaining({ code: 'MODULE_NOT_FOUND' }),
+      }),
+    );
+  });
+
+  it('missing everywhere, makes the constructor throw invalid_argument', () => {
+    setWebSocketLoader(() => loadWs(() => {
+      throw new Error('not installed');
+    }));
+    vi.stubGlobal('WebSocket', undefined);
+    expect(() => new NearbyClient({ url: 'ws://h/p' })).toThrowError(/install ws/);
+    // The global, once installed, is picked up by the next client.
+    vi.stubGlobal('WebSocket', WebSocketImpl);
+    expect(() => new NearbyClient({ url: 'ws://h/p' })).not.toThrow();
   });
 });

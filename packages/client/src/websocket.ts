@@ -1,5 +1,3 @@
-import WebSocketImpl from 'isomorphic-ws';
-
 /**
  * Declares a callback with bivariant parameters (the "bivariance hack"). The DOM's
  * `WebSocket.onmessage` takes a `MessageEvent`, React Native's and `ws`'s their own event
@@ -48,12 +46,24 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 /** `readyState` of an open socket (`WebSocket.OPEN`). */
 export const READY_STATE_OPEN = 1;
 
+let loader: (() => WebSocketConstructor) | undefined;
+
 /**
- * The platform's WebSocket: the global one in browsers and React Native (via the `browser`
- * field of `isomorphic-ws`, honoured by bundlers and Metro), the `ws` package in Node.
- * Can be `null` in a browser-like runtime without WebSocket.
+ * Registers the fallback used when the runtime has no global `WebSocket` (Node < 22). Only the
+ * Node entry calls it, with a loader for the optional peer `ws`.
  */
-export const defaultWebSocket = WebSocketImpl as unknown as WebSocketConstructor | null;
+export function setWebSocketLoader(load: () => WebSocketConstructor): void {
+  loader = load;
+}
+
+/**
+ * The platform's WebSocket, looked up when called (not at import), so a global installed later
+ * is used: `globalThis.WebSocket` in browsers, React Native and Node ≥ 22, else the registered
+ * loader's. `undefined` when neither exists; the loader throws when it cannot load.
+ */
+export function platformWebSocket(): WebSocketConstructor | undefined {
+  return (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket ?? loader?.();
+}
 
 /**
  * Appends `param=token` to a ws:// or wss:// URL, URL-encoding both and keeping any existing

@@ -27,8 +27,22 @@ export const ErrorCode = {
   INTERNAL: 'internal',
   /** local: the server rejected the credentials (close code 4001). The client does not reconnect. */
   UNAUTHORIZED: 'unauthorized',
-  /** local: the socket could not be opened or closed unexpectedly. The client reconnects. */
+  /** local: the socket could not be opened or closed unexpectedly, and the platform did not say why. The client reconnects. */
   CONNECTION_FAILED: 'connection_failed',
+  /** local: nothing accepts connections at the server's address and port (refused). The client reconnects. */
+  CONNECTION_REFUSED: 'connection_refused',
+  /** local: the server's host name did not resolve (a typo, or no DNS). The client reconnects. */
+  HOST_NOT_FOUND: 'host_not_found',
+  /** local: the server answered the upgrade with HTTP 404: wrong path. Terminal: the client closes. */
+  ENDPOINT_NOT_FOUND: 'endpoint_not_found',
+  /** local: the server answered the upgrade with HTTP 5xx (draining or overloaded). The client reconnects. */
+  SERVER_UNAVAILABLE: 'server_unavailable',
+  /** local: the TLS handshake failed (untrusted, expired or mismatched certificate). The client reconnects. */
+  TLS_FAILED: 'tls_failed',
+  /** local: the connection failed while the device is offline; the client reconnects when it is back online. */
+  OFFLINE: 'offline',
+  /** local: the sample storage failed or held unreadable data; the client carries on in memory. */
+  STORAGE_FAILED: 'storage_failed',
   /** local: no frame arrived within the heartbeat timeout; the socket was presumed dead. */
   HEARTBEAT_TIMEOUT: 'heartbeat_timeout',
   /** local: the offline buffer was full and its oldest samples were dropped. */

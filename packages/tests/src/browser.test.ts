@@ -98,4 +98,52 @@ describe('@nearby/client in a browser', () => {
     await tab.evaluate(() => (window as unknown as { client: { close(): void } }).client.close());
     await tab.close();
   });
+
+  it('a wrong path: the error says the browser does not expose why, and the client keeps retrying', async (context) => {
+    if (!chromiumCheck.available) return context.skip();
+    const tab = await browser!.newPage();
+    await tab.goto(`http://127.0.0.1:${pagePort}/`);
+    const error = await tab.evaluate(
+      ({ url, token }) =>
+        new Promise<{ code: string; message: string; state: string }>((resolve) => {
+          const w = window as unknown as { Nearby: typeof import('@nearby/client') };
+          const client = new w.Nearby.NearbyClient({ url, token });
+          client.on('error', (e) => {
+            resolve({ code: e.code, message: e.message, state: client.getSnapshot().state });
+            client.close();
+          });
+          client.connect();
+        }),
+      { url: env.url.replace('/nearby', '/wrong-path'), token: tokenFor('alice') },
+    );
+    expect(error.code).toBe('connection_failed');
+    expect(error.message).toMatch(/the browser does not expose why: server down, unknown host, wrong path, TLS failure and a refused upgrade look the same here/);
+    expect(error.state).toBe('reconnecting');
+    await tab.close();
+  });
+
+  it('offline (navigator.onLine and the offline event): reports offline, waits, and reconnects at once when online', async (context) => {
+    if (!chromiumCheck.available) return context.skip();
+    const browserContext = await browser!.newContext();
+    const tab = await browserContext.newPage();
+    await tab.goto(`http://127.0.0.1:${pagePort}/`);
+    await browserContext.setOffline(true);
+    await tab.evaluate(
+      ({ url, token }) => {
+        const w = window as unknown as { Nearby: typeof import('@nearby/client'); client: import('@nearby/client').NearbyClient; codes: string[] };
+        w.codes = [];
+        // A long backoff: only the network coming back can explain a quick reconnect.
+        w.client = new w.Nearby.NearbyClient({ url, token, reconnect: { initialDelayMs: 600_000, maxDelayMs: 600_000 } });
+        w.client.on('error', (e) => w.codes.push(e.code));
+        w.client.connect();
+      },
+      { url: env.url, token: tokenFor('alice') },
+    );
+    await tab.waitForFunction(() => (window as unknown as { codes: string[] }).codes.length > 0);
+    expect(await tab.evaluate(() => (window as unknown as { codes: string[] }).codes)).toEqual(['offline']);
+    await browserContext.setOffline(false);
+    await tab.waitForFunction(() => (window as unknown as { client: { getSnapshot(): { state: string } } }).client.getSnapshot().state === 'connected');
+    await tab.evaluate(() => (window as unknown as { client: { close(): void } }).client.close());
+    await browserContext.close();
+  });
 });

@@ -80,9 +80,12 @@ export class FakeWebSocket implements WebSocketLike {
     this.onclose?.({ code, reason });
   }
 
-  /** The connection fails (refused, or dropped without a close frame): error, then close 1006. */
-  fail(): void {
-    this.onerror?.({ type: 'error' });
+  /**
+   * The connection fails (refused, or dropped without a close frame): error, then close 1006.
+   * `event` is the error event (a browser's carries nothing; React Native's a `message`).
+   */
+  fail(event: object = { type: 'error' }): void {
+    this.onerror?.(event);
     this.serverClose(1006);
   }
 
