@@ -11,7 +11,8 @@ const config: ExpoConfig = {
   ios: {
     bundleIdentifier: 'com.example.nearby',
     infoPlist: {
-      // Development servers speak plain ws://; production servers should use wss:// and drop this.
+      // Lets the app reach a development server on the local network over plain ws://.
+      // Production servers use wss://, which needs nothing here.
       NSAppTransportSecurity: { NSAllowsLocalNetworking: true },
     },
   },

@@ -19,6 +19,8 @@ const options: NearbyClientOptions = {
   network: fromNetInfo(NetInfo),
   // Samples not yet acknowledged by the server survive an app restart.
   storage: AsyncStorage,
+  // Stored samples carry no user id: one key per signed-in user (here the token names the user).
+  storageKey: `nearby:outbox:${server.token}`,
 };
 
 export function App() {
