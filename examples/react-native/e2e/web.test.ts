@@ -81,6 +81,8 @@ async function openApp(userId: string, options: { geolocation: boolean }): Promi
     options.geolocation ? { permissions: ['geolocation'], geolocation: { latitude: ORIGIN.lat, longitude: ORIGIN.lon } } : {},
   );
   const page = await context.newPage();
+  // The page's clock runs at its natural pace until a test fast-forwards it.
+  await page.clock.install();
   const logs: string[] = [];
   page.on('console', (message) => logs.push(`${message.type()}: ${message.text()}`));
   page.on('pageerror', (error) => logs.push(`pageerror: ${error.message}`));
@@ -103,7 +105,7 @@ function move(peer: RawPeer, position: { lat: number; lon: number }): void {
 }
 
 describe('the example app, web build, in Chromium', () => {
-  it('shows a friend with its distance, follows its moves, and drops it when it leaves the radius', async (test) => {
+  it('shows a friend with its distance and the age of its position, which keeps counting, follows its moves, and drops it when it leaves the radius', async (test) => {
     if (!chromiumCheck.available) return test.skip();
     env.graph.link('ana', 'ben');
     const ben = await friendPeer('ben', offsetKm(ORIGIN, 1.2));
@@ -115,6 +117,9 @@ describe('the example app, web build, in Chromium', () => {
     await expect.poll(() => page.getByTestId('distance-ben').textContent(), { timeout: UI_WAIT_MS, message: explain() }).toBe('1.2 km');
     await expect.poll(() => page.getByTestId('age-ben').textContent(), { timeout: UI_WAIT_MS }).toMatch(/just now|s ago/);
     expect(await page.getByTestId('location-permission').count()).toBe(0);
+    // The age keeps counting without new positions.
+    await page.clock.fastForward('01:05');
+    await expect.poll(() => page.getByTestId('age-ben').textContent(), { timeout: UI_WAIT_MS, message: explain() }).toBe('1 min ago');
 
     move(ben, offsetKm(ORIGIN, 0, 3.5));
     await expect.poll(() => page.getByTestId('distance-ben').textContent(), { timeout: UI_WAIT_MS, message: explain() }).toBe('3.5 km');

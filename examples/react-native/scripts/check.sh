@@ -38,7 +38,7 @@ node scripts/check-bundles.mjs dist/native
 step "web build (react-native-web)"
 npx expo export --platform web --output-dir dist/web --max-workers 2
 
-step "web build end to end in headless Chromium"
+step "tests: the web build end to end in headless Chromium, the bundle check"
 (cd "$repo" && NEARBY_WEB_BUILD="$example/dist/web" pnpm exec vitest run --config examples/react-native/e2e/vitest.config.mts)
 
 step "done"
