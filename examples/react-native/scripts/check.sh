@@ -9,8 +9,9 @@ example="$(cd "$(dirname "$0")/.." && pwd)"
 repo="$(cd "$example/../.." && pwd)"
 cd "$example"
 
-# Expo CLI: no telemetry, no network look-ups (versions, sign-in), non-interactive.
-export EXPO_NO_TELEMETRY=1 EXPO_OFFLINE=1 CI="${CI:-true}"
+# Expo CLI: no telemetry, no network look-ups (versions, sign-in). With CI set (.ci/run sets
+# it), a missing Chromium fails the end-to-end test instead of skipping it.
+export EXPO_NO_TELEMETRY=1 EXPO_OFFLINE=1
 
 started=$SECONDS
 step_started=$SECONDS
@@ -26,7 +27,9 @@ if [ "${1:-}" != "--no-install" ]; then
   bash scripts/install.sh
 fi
 
-step "typecheck (app and end-to-end test)"
+step "Expo SDK pins and typecheck (app and end-to-end test)"
+# The native packages must be the versions this Expo SDK pins (what `npx expo install` picks).
+npx expo install --check
 npx tsc --noEmit
 (cd "$repo" && pnpm exec tsc -p examples/react-native/e2e/tsconfig.json)
 
