@@ -7,20 +7,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
-if [ "${METRO_CHECK_SKIP_BUILD:-}" != 1 ]; then
-  echo "== build"
-  (cd "$root" && pnpm --filter @nearby/protocol --filter @nearby/client run build >/dev/null)
-fi
-
-echo "== pack"
-rm -rf "$here/.packs"
-mkdir -p "$here/.packs"
-for name in protocol client; do
-  # pnpm pack rewrites workspace:* to the version, so the client tarball asks for
-  # @nearby/protocol by version; package.json's overrides point that at the protocol tarball.
-  (cd "$root/packages/$name" && pnpm pack --pack-destination "$here/.packs" >/dev/null)
-  mv "$here/.packs"/nearby-"$name"-*.tgz "$here/.packs/nearby-$name.tgz"
-done
+echo "== build and pack"
+PACK_SKIP_BUILD="${METRO_CHECK_SKIP_BUILD:-}" "$root/tools/pack-client.sh" "$here/.packs"
 
 echo "== install"
 cd "$here"

@@ -2,11 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ORIGIN, offsetKm } from '../../../packages/tests/src/helpers/geo.js';
 import { RawPeer, at } from '../../../packages/tests/src/helpers/raw-peer.js';
-import { requireProgram } from '../../../packages/tests/src/helpers/requirements.js';
+import { launchChromium, requireChromium } from '../../../packages/tests/src/helpers/chromium.js';
 import { startServer, tokenFor, type ServerResource } from '../../../packages/tests/src/helpers/server-resource.js';
 
 /**
@@ -14,8 +14,7 @@ import { startServer, tokenFor, type ServerResource } from '../../../packages/te
  * from a loopback HTTP server and driven in headless Chromium against a real Nearby server.
  * The friend is a raw protocol peer, so the test decides exactly where it is.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const chromiumCheck = requireProgram(CHROMIUM, 'chromium');
+const chromiumCheck = requireChromium();
 const WEB_BUILD = process.env.NEARBY_WEB_BUILD ?? fileURLToPath(new URL('../dist/web', import.meta.url));
 /** How long to wait for something the app must show; far above the time it takes. */
 const UI_WAIT_MS = 15_000;
@@ -56,10 +55,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', () => resolve()));
   siteUrl = `http://127.0.0.1:${(site.address() as { port: number }).port}`;
   env = await startServer();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 
 afterEach(async () => {

@@ -8,17 +8,8 @@ example="$(cd "$(dirname "$0")/.." && pwd)"
 repo="$(cd "$example/../.." && pwd)"
 packs="$example/.packs"
 
-echo "-- build @nearby/protocol and @nearby/client"
-(cd "$repo" && pnpm --filter @nearby/protocol --filter @nearby/client build >/dev/null)
-
-echo "-- pack them into .packs/"
-rm -rf "$packs"
-mkdir -p "$packs"
-for name in protocol client; do
-  # pnpm pack rewrites workspace:* to the version, so the client asks for the protocol's version.
-  (cd "$repo/packages/$name" && pnpm pack --pack-destination "$packs" >/dev/null)
-  mv "$packs"/nearby-"$name"-*.tgz "$packs/nearby-$name.tgz"
-done
+echo "-- build @nearby/protocol and @nearby/client and pack them into .packs/"
+"$repo/tools/pack-client.sh" "$packs"
 ls -l "$packs"
 
 cd "$example"

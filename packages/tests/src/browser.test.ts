@@ -1,23 +1,20 @@
-import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from 'esbuild';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { startServer, tokenFor, type ServerResource } from './helpers/server-resource.js';
 import { RawPeer, at } from './helpers/raw-peer.js';
 import { ORIGIN, offsetKm } from './helpers/geo.js';
-import { requireProgram } from './helpers/requirements.js';
+import { launchChromium, requireChromium, serveTestPage, type TestPage } from './helpers/chromium.js';
 
 /**
  * The client as a browser app would ship it: bundled for the browser from its entry, loaded in
  * headless Chromium, talking to a real server over a real WebSocket.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const chromiumCheck = requireProgram(CHROMIUM, 'chromium');
+const chromiumCheck = requireChromium();
 
 let env: ServerResource;
-let page: Server;
-let pagePort = 0;
+let page: TestPage;
 let browser: Browser | undefined;
 
 beforeAll(async () => {
@@ -33,29 +30,20 @@ beforeAll(async () => {
     target: 'es2020',
   });
   const script = bundle.outputFiles[0]!.text;
-  page = createServer((request, response) => {
-    if (request.url === '/client.js') {
-      response.writeHead(200, { 'content-type': 'text/javascript' });
-      response.end(script);
-      return;
-    }
-    response.writeHead(200, { 'content-type': 'text/html' });
-    response.end('<!doctype html><html><head><script src="/client.js"></script></head><body></body></html>');
-  });
-  await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', () => resolve()));
-  pagePort = (page.address() as { port: number }).port;
+  page = await serveTestPage(
+    '<!doctype html><html><head><script src="/client.js"></script></head><body></body></html>',
+    '/client.js',
+    script,
+  );
   env = await startServer();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run'],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
   await browser?.close();
   if (!chromiumCheck.available) return;
   await env.close();
-  await new Promise<void>((resolve) => page.close(() => resolve()));
+  await page.close();
 });
 
 describe('@nearby/client in a browser', () => {
@@ -63,7 +51,7 @@ describe('@nearby/client in a browser', () => {
     if (!chromiumCheck.available) return context.skip();
     env.graph.link('alice', 'bob');
     const tab = await browser!.newPage();
-    await tab.goto(`http://127.0.0.1:${pagePort}/`);
+    await tab.goto(page.url);
     await tab.evaluate(
       ({ url, token, origin }) => {
         const w = window as unknown as {
@@ -102,7 +90,7 @@ describe('@nearby/client in a browser', () => {
   it('a wrong path: the error says the browser does not expose why, and the client keeps retrying', async (context) => {
     if (!chromiumCheck.available) return context.skip();
     const tab = await browser!.newPage();
-    await tab.goto(`http://127.0.0.1:${pagePort}/`);
+    await tab.goto(page.url);
     const error = await tab.evaluate(
       ({ url, token }) =>
         new Promise<{ code: string; message: string; state: string }>((resolve) => {
@@ -126,7 +114,7 @@ describe('@nearby/client in a browser', () => {
     if (!chromiumCheck.available) return context.skip();
     const browserContext = await browser!.newContext();
     const tab = await browserContext.newPage();
-    await tab.goto(`http://127.0.0.1:${pagePort}/`);
+    await tab.goto(page.url);
     await browserContext.setOffline(true);
     await tab.evaluate(
       ({ url, token }) => {

@@ -1,26 +1,23 @@
-import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from 'esbuild';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { LeaveReason } from '@nearby/protocol';
 import { tokenFromRequest } from '@nearby/server';
 import { startServer, tokenFor, type ServerResource } from './helpers/server-resource.js';
 import { RawPeer, at } from './helpers/raw-peer.js';
 import { ORIGIN, offsetKm } from './helpers/geo.js';
-import { requireProgram } from './helpers/requirements.js';
+import { launchChromium, requireChromium, serveTestPage, type TestPage } from './helpers/chromium.js';
 
 /**
  * `@nearby/client/react` as a browser app ships it: a React app bundled for the browser in
  * development mode (so StrictMode mounts, unmounts and remounts every component), run in
  * headless Chromium against a real server, with the browser's own WebSocket.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const chromiumCheck = requireProgram(CHROMIUM, 'chromium');
+const chromiumCheck = requireChromium();
 
 let env: ServerResource;
-let page: Server;
-let pagePort = 0;
+let page: TestPage;
 let browser: Browser | undefined;
 /** Upgrade requests the server authenticated, per user. */
 const upgrades = new Map<string, number>();
@@ -40,17 +37,11 @@ beforeAll(async () => {
     logLevel: 'silent',
   });
   const script = bundle.outputFiles[0]!.text;
-  page = createServer((request, response) => {
-    if (request.url === '/app.js') {
-      response.writeHead(200, { 'content-type': 'text/javascript' });
-      response.end(script);
-      return;
-    }
-    response.writeHead(200, { 'content-type': 'text/html' });
-    response.end('<!doctype html><html><body><div id="root"></div><script type="module" src="/app.js"></script></body></html>');
-  });
-  await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', () => resolve()));
-  pagePort = (page.address() as { port: number }).port;
+  page = await serveTestPage(
+    '<!doctype html><html><body><div id="root"></div><script type="module" src="/app.js"></script></body></html>',
+    '/app.js',
+    script,
+  );
   env = await startServer({
     authenticate: (request) => {
       const token = tokenFromRequest(request);
@@ -60,17 +51,14 @@ beforeAll(async () => {
       return userId;
     },
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run'],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
   await browser?.close();
   if (!chromiumCheck.available) return;
   await env.close();
-  await new Promise<void>((resolve) => page.close(() => resolve()));
+  await page.close();
 });
 
 interface Observed {
@@ -98,7 +86,7 @@ describe('@nearby/client/react in a browser', () => {
       if (message.type() === 'error') pageErrors.push(message.text());
     });
     const query = new URLSearchParams({ url: env.url, token: tokenFor('alice'), lat: String(ORIGIN.lat), lon: String(ORIGIN.lon) });
-    await tab.goto(`http://127.0.0.1:${pagePort}/?${query.toString()}`);
+    await tab.goto(`${page.url}?${query.toString()}`);
 
     const bobRow = (text: string) =>
       tab.waitForFunction((expected) => document.querySelector('li[data-user="bob"]')?.textContent === expected, text, { timeout: 5_000 });
