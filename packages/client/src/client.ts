@@ -14,7 +14,7 @@ import { FriendView } from './friend-view.js';
 import { createLifecycle, type Lifecycle } from './lifecycle.js';
 import { toSample } from './location.js';
 import { Notifier } from './notifier.js';
-import { checkRadius, resolveOptions, type NearbyClientOptions } from './options.js';
+import { checkRadius, invalidArgument, resolveOptions, type NearbyClientOptions } from './options.js';
 import { persist } from './persist.js';
 import { SettingsSync } from './settings-sync.js';
 import { SnapshotStore } from './store.js';
@@ -183,9 +183,7 @@ export class NearbyClient {
    * @throws NearbyError with code `invalid_argument` when `on` is not a boolean.
    */
   setSharing(on: boolean): void {
-    if (typeof on !== 'boolean') {
-      throw new NearbyError(ErrorCode.INVALID_ARGUMENT, `sharing must be a boolean (got ${String(on)})`);
-    }
+    if (typeof on !== 'boolean') throw invalidArgument('sharing', 'a boolean', on);
     this.notifier.batch(() => this.settings.setSharing(on));
   }
 
