@@ -1,4 +1,4 @@
-import { CloseCode, ErrorCode, NearbyError, TERMINAL_CLOSE_CODES, retryClassOf } from '@nearby/protocol';
+import { CloseCode, ErrorCode, NEVER_RETRY_CODES, NearbyError, TERMINAL_CLOSE_CODES } from '@nearby/protocol';
 
 /** What a close the client did not ask for means: the error to report, and whether to stop for good. */
 export interface CloseOutcome {
@@ -66,7 +66,7 @@ export function closeOutcome(code: number, reason: string, cause: unknown, opene
     return { terminal: true, error };
   }
   const [errorCode, message] = classify(cause, opened, offline, detail);
-  return { terminal: retryClassOf(errorCode) === 'never', error: new NearbyError(errorCode, message, options) };
+  return { terminal: NEVER_RETRY_CODES.has(errorCode), error: new NearbyError(errorCode, message, options) };
 }
 
 /** What `whenConnected()` rejects with after `error` closed the client. */

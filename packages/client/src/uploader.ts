@@ -3,7 +3,7 @@ import {
   NearbyError,
   PROTOCOL_VERSION,
   distanceKm,
-  retryClassOf,
+  NEVER_RETRY_CODES,
   type ClientFrame,
   type LatLon,
   type LocationSample,
@@ -153,7 +153,7 @@ export class Uploader {
   refused(seq: number, code: string): void {
     if (!this.outbox.isInFlight(seq)) return;
     // Refused for good (invalid_location, invalid_frame): resending cannot succeed.
-    if (retryClassOf(code) === 'never') {
+    if (NEVER_RETRY_CODES.has(code)) {
       this.outbox.remove(seq);
       return;
     }
