@@ -11,12 +11,19 @@ import {
 } from '@nearby/protocol';
 import { backoffDelay } from './backoff.js';
 import { closeOutcome, rejectionFor } from './close-errors.js';
-import { after, cancel, type TimerHandle, type Timers } from './environment.js';
+import { Timer, type Timers } from './environment.js';
 import { Heartbeat } from './heartbeat.js';
 import type { Notifier } from './notifier.js';
 import type { ResolvedOptions } from './options.js';
 import type { ConnectionState } from './types.js';
-import { READY_STATE_OPEN, withQueryParam, type WebSocketConstructor, type WebSocketLike } from './websocket.js';
+import {
+  READY_STATE_OPEN,
+  withQueryParam,
+  type CloseEventLike,
+  type MessageEventLike,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from './websocket.js';
 
 /** Jitter added to a drain notice's delay when reconnecting is disabled (no `initialDelayMs` to use). */
 const DEFAULT_DRAIN_JITTER_MS = 500;
@@ -76,8 +83,10 @@ export class Connection {
   private error: NearbyError | null = null;
   private readonly heartbeat: Heartbeat | undefined;
   private pingId = 0;
-  private reconnectTimer: TimerHandle | undefined;
-  private connectTimer: TimerHandle | undefined;
+  /** Waits out the backoff (or a drain notice's delay), then opens unless held. */
+  private readonly reconnectTimer: Timer;
+  /** Gives up on an attempt that brought no snapshot within `connectTimeoutMs`. */
+  private readonly connectTimer: Timer;
 
   /**
    * @param options - Connection options.
@@ -87,10 +96,22 @@ export class Connection {
    */
   constructor(
     private readonly options: ConnectionOptions,
-    private readonly timers: Timers,
+    timers: Timers,
     private readonly notifier: Notifier,
     private readonly hooks: ConnectionHooks,
   ) {
+    this.reconnectTimer = new Timer(timers, () => {
+      // Went offline or parked meanwhile: resume() opens once that ends.
+      if (!hooks.held()) this.open();
+    });
+    // The timeout covers the whole attempt (token fetch included), so no stage can hang forever.
+    this.connectTimer = new Timer(timers, () =>
+      this.fail(
+        'connect timeout',
+        ErrorCode.CONNECTION_FAILED,
+        `no snapshot within ${options.connectTimeoutMs} ms of starting to connect`,
+      ),
+    );
     const heartbeat = options.heartbeat;
     this.heartbeat =
       heartbeat === false
@@ -102,15 +123,12 @@ export class Connection {
               this.pingId = this.pingId >= Limits.MAX_SEQ ? 0 : this.pingId + 1;
               this.send({ type: 'ping', id: this.pingId });
             },
-            () => {
-              this.drop(CloseCode.CLIENT_RECONNECTING, 'heartbeat timeout');
-              this.retry(
-                new NearbyError(
-                  ErrorCode.HEARTBEAT_TIMEOUT,
-                  `no frame from the server within ${heartbeat.timeoutMs} ms of a ping`,
-                ),
-              );
-            },
+            () =>
+              this.fail(
+                'heartbeat timeout',
+                ErrorCode.HEARTBEAT_TIMEOUT,
+                `no frame from the server within ${heartbeat.timeoutMs} ms of a ping`,
+              ),
           );
   }
 
@@ -133,7 +151,7 @@ export class Connection {
   connect(): void {
     if (this.state === 'connecting' || this.state === 'connected') return;
     if (this.state === 'reconnecting') {
-      this.reconnectTimer = cancel(this.timers, this.reconnectTimer);
+      this.reconnectTimer.stop();
     } else {
       this.failures = 0;
     }
@@ -157,7 +175,7 @@ export class Connection {
 
   /** The first snapshot of this connection arrived: the attempt succeeded. */
   established(): void {
-    this.connectTimer = cancel(this.timers, this.connectTimer);
+    this.connectTimer.stop();
     this.failures = 0;
     this.heartbeat?.start();
     const waiters = this.waiters;
@@ -173,7 +191,7 @@ export class Connection {
   resume(): void {
     if (this.state === 'connected') this.heartbeat?.probe();
     if (this.state !== 'reconnecting' || this.hooks.held()) return;
-    this.reconnectTimer = cancel(this.timers, this.reconnectTimer);
+    this.reconnectTimer.stop();
     this.failures = 0;
     this.open();
   }
@@ -182,7 +200,7 @@ export class Connection {
   park(): void {
     if (this.state === 'idle' || this.state === 'closed') return;
     this.drop(CloseCode.CLIENT_RECONNECTING, 'app in background');
-    this.reconnectTimer = cancel(this.timers, this.reconnectTimer);
+    this.reconnectTimer.stop();
     this.setState('reconnecting');
   }
 
@@ -194,8 +212,7 @@ export class Connection {
       socket.send(encodeFrame(frame));
       return true;
     } catch (error) {
-      this.drop(CloseCode.CLIENT_RECONNECTING, 'send failed');
-      this.retry(new NearbyError(ErrorCode.CONNECTION_FAILED, 'could not send a frame', { cause: error }));
+      this.fail('send failed', ErrorCode.CONNECTION_FAILED, 'could not send a frame', error);
       return false;
     }
   }
@@ -209,18 +226,7 @@ export class Connection {
   /** Starts one connection attempt: token, socket, then `init` once open. */
   private open(): void {
     const attemptId = ++this.attemptId;
-    this.connectTimer = cancel(this.timers, this.connectTimer);
-    // The timeout covers the whole attempt (token fetch included), so no stage can hang forever.
-    this.connectTimer = after(this.timers, this.options.connectTimeoutMs, () => {
-      this.connectTimer = undefined;
-      this.drop(CloseCode.CLIENT_RECONNECTING, 'connect timeout');
-      this.retry(
-        new NearbyError(
-          ErrorCode.CONNECTION_FAILED,
-          `no snapshot within ${this.options.connectTimeoutMs} ms of starting to connect`,
-        ),
-      );
-    });
+    this.connectTimer.start(this.options.connectTimeoutMs);
     this.setState('connecting');
 
     const { getToken } = this.options;
@@ -241,7 +247,7 @@ export class Connection {
         this.notifier.batch(() => {
           if (attemptId !== this.attemptId) return;
           if (typeof token !== 'string') {
-            this.failAttempt(`getToken returned ${typeof token}, not a string`, undefined);
+            this.failAttempt(`getToken returned ${typeof token}, not a string`);
             return;
           }
           this.openSocket(token);
@@ -266,31 +272,35 @@ export class Connection {
     this.socket = socket;
     this.socketError = undefined;
     this.opened = false;
-    // Each socket event is an entry point. Each handler checks it still belongs to the current
-    // socket: a replaced socket's late events must not touch the new connection.
-    socket.onopen = () =>
-      this.notifier.batch(() => {
-        if (this.socket !== socket) return;
-        this.opened = true;
-        this.send(this.hooks.init());
-      });
-    socket.onmessage = (event) =>
-      this.notifier.batch(() => {
-        if (this.socket === socket) this.handleMessage(event.data);
-      });
+    // Each socket event is an entry point, handled only while `socket` is the current one: a
+    // replaced socket's late events must not touch the new connection.
+    const handler =
+      <E>(handle: (event: E) => void) =>
+      (event: E): void =>
+        this.notifier.batch(() => {
+          if (this.socket === socket) handle(event);
+        });
+    socket.onopen = handler(() => {
+      this.opened = true;
+      this.send(this.hooks.init());
+    });
+    socket.onmessage = handler((event: MessageEventLike) => this.handleMessage(event.data));
+    // Kept for the close that follows (it says why the connection failed); no entry point.
     socket.onerror = (event) => {
       if (this.socket === socket) this.socketError = event;
     };
-    socket.onclose = (event) =>
-      this.notifier.batch(() => {
-        if (this.socket === socket) this.handleClose(event.code, event.reason);
-      });
+    socket.onclose = handler((event: CloseEventLike) => this.handleClose(event.code, event.reason));
+  }
+
+  /** Ends this connection (closing with 4100: the user stays online), reports an error and backs off. */
+  private fail(reason: string, code: ErrorCode, message: string, cause?: unknown): void {
+    this.drop(CloseCode.CLIENT_RECONNECTING, reason);
+    this.retry(new NearbyError(code, message, { cause }));
   }
 
   /** A token or socket failure before any close event: report it and back off. */
-  private failAttempt(message: string, cause: unknown): void {
-    this.drop(CloseCode.CLIENT_RECONNECTING, 'connect failed');
-    this.retry(new NearbyError(ErrorCode.CONNECTION_FAILED, message, cause === undefined ? {} : { cause }));
+  private failAttempt(message: string, cause?: unknown): void {
+    this.fail('connect failed', ErrorCode.CONNECTION_FAILED, message, cause);
   }
 
   private handleMessage(data: unknown): void {
@@ -342,7 +352,7 @@ export class Connection {
    */
   private drop(code: number | undefined, reason: string): void {
     this.attemptId++;
-    this.connectTimer = cancel(this.timers, this.connectTimer);
+    this.connectTimer.stop();
     this.heartbeat?.stop();
     const socket = this.socket;
     this.socket = undefined;
@@ -384,19 +394,14 @@ export class Connection {
   }
 
   private scheduleReconnect(delayMs: number): void {
-    this.reconnectTimer = cancel(this.timers, this.reconnectTimer);
-    this.reconnectTimer = after(this.timers, delayMs, () => {
-      this.reconnectTimer = undefined;
-      // Went offline or parked meanwhile: resume() opens once that ends.
-      if (!this.hooks.held()) this.open();
-    });
+    this.reconnectTimer.start(delayMs);
     this.setState('reconnecting');
   }
 
   /** Enters `closed`: socket closed, every timer stopped, waiters rejected. */
   private shutdown(code: number | undefined, reason: string, rejection: NearbyError): void {
     this.drop(code, reason);
-    this.reconnectTimer = cancel(this.timers, this.reconnectTimer);
+    this.reconnectTimer.stop();
     this.closedReason = rejection;
     // Whatever earlier entry points raised and a listener has not seen yet (this may be a
     // listener calling close()) describes the connection and list that end here.

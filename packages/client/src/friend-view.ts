@@ -1,5 +1,5 @@
 import { LeaveReason, type NearbyFriend, type SnapshotFrame } from '@nearby/protocol';
-import { after, cancel, type TimerHandle, type Timers } from './environment.js';
+import { Timer, type Timers } from './environment.js';
 import { FriendList } from './friend-list.js';
 import type { Notifier } from './notifier.js';
 
@@ -11,7 +11,8 @@ import type { Notifier } from './notifier.js';
  */
 export class FriendView {
   private readonly friends = new FriendList();
-  private expiryTimer: TimerHandle | undefined;
+  /** Armed for the earliest expiry instead of polling the list. */
+  private readonly expiryTimer = new Timer(this.timers, () => this.expire());
   /** `serverTime − local now` at the last snapshot; converts local time to server time for expiry. */
   private clockOffsetMs = 0;
 
@@ -78,20 +79,19 @@ export class FriendView {
 
   /** Empties the list and stops expiry (the client closed). */
   clear(): void {
-    this.expiryTimer = cancel(this.timers, this.expiryTimer);
+    this.expiryTimer.stop();
     if (this.friends.clear()) this.notifier.emit('nearby', this.friends.list);
   }
 
   /** Arms one timer for the earliest expiry instead of polling the list. */
   private scheduleExpiry(): void {
-    this.expiryTimer = cancel(this.timers, this.expiryTimer);
     const oldest = this.friends.oldestUpdate();
-    if (oldest === undefined) return;
+    if (oldest === undefined) {
+      this.expiryTimer.stop();
+      return;
+    }
     const dueLocal = oldest + this.inactiveAfterMs - this.clockOffsetMs;
-    this.expiryTimer = after(this.timers, dueLocal - this.timers.now(), () => {
-      this.expiryTimer = undefined;
-      this.expire();
-    });
+    this.expiryTimer.start(dueLocal - this.timers.now());
   }
 
   private expire(): void {

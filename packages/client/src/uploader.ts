@@ -8,7 +8,7 @@ import {
   type LatLon,
   type LocationSample,
 } from '@nearby/protocol';
-import { after, cancel, type TimerHandle, type Timers } from './environment.js';
+import { Timer, type Timers } from './environment.js';
 import type { Notifier } from './notifier.js';
 import type { ResolvedOptions } from './options.js';
 import { Outbox } from './outbox.js';
@@ -46,8 +46,10 @@ export type UploaderOptions = Pick<
  */
 export class Uploader {
   private readonly outbox: Outbox;
-  private flushTimer: TimerHandle | undefined;
-  private ackTimer: TimerHandle | undefined;
+  /** The next batch: one flush per `flushIntervalMs`, or the end of a pause after a refusal. */
+  private readonly flushTimer = new Timer(this.timers, () => this.flush());
+  /** Checks the oldest unacknowledged batch once its `ackTimeoutMs` is up. */
+  private readonly ackTimer = new Timer(this.timers, () => this.ackTimedOut());
   /** Latest accepted fix, sent in `init` so the server can place the user at once. */
   private lastFix: LocationSample | undefined;
   /** Position of the last sample sent, for the significant-move rule. */
@@ -167,14 +169,14 @@ export class Uploader {
       RETRY_BASE_DELAY_MS * 2 ** (this.retryFailures - 1),
     );
     this.retryNotBefore = this.timers.now() + delay;
-    this.flushTimer = cancel(this.timers, this.flushTimer);
+    this.flushTimer.stop();
     this.scheduleFlush();
   }
 
   /** The connection ended: batches in flight return to the buffer for the next connection. */
   connectionLost(): void {
-    this.flushTimer = cancel(this.timers, this.flushTimer);
-    this.ackTimer = cancel(this.timers, this.ackTimer);
+    this.flushTimer.stop();
+    this.ackTimer.stop();
     this.outbox.requeueAll();
     this.sentSinceConnect = false;
     this.newestSentTimestamp = undefined;
@@ -182,7 +184,7 @@ export class Uploader {
 
   /** Sends every unsent sample, in frames of at most `Limits.MAX_SAMPLES_PER_FRAME`. */
   flush(): void {
-    this.flushTimer = cancel(this.timers, this.flushTimer);
+    this.flushTimer.stop();
     if (!this.link.connected) return;
     let sent = false;
     while (this.outbox.unsentCount > 0) {
@@ -239,21 +241,14 @@ export class Uploader {
       this.flush();
       return;
     }
-    this.flushTimer = cancel(this.timers, this.flushTimer);
-    this.flushTimer = after(this.timers, wait, () => {
-      this.flushTimer = undefined;
-      this.flush();
-    });
+    this.flushTimer.start(wait);
   }
 
   /** Arms the batch timer (one flush per `flushIntervalMs`) if samples wait and none is armed. */
   private scheduleFlush(): void {
-    if (this.flushTimer !== undefined || !this.link.connected || this.outbox.unsentCount === 0) return;
+    if (this.flushTimer.pending || !this.link.connected || this.outbox.unsentCount === 0) return;
     const due = Math.max(this.lastFlushAt + this.options.flushIntervalMs, this.retryNotBefore);
-    this.flushTimer = after(this.timers, due - this.timers.now(), () => {
-      this.flushTimer = undefined;
-      this.flush();
-    });
+    this.flushTimer.start(due - this.timers.now());
   }
 
   /**
@@ -261,14 +256,15 @@ export class Uploader {
    * word (over its frame budget) would otherwise stay in flight until the next reconnect.
    */
   private scheduleAckCheck(): void {
-    if (this.ackTimer !== undefined) return;
+    if (this.ackTimer.pending) return;
     const oldest = this.outbox.oldestSentAt();
-    if (oldest === undefined) return;
-    this.ackTimer = after(this.timers, oldest + this.options.ackTimeoutMs - this.timers.now(), () => {
-      this.ackTimer = undefined;
-      if (!this.link.connected) return;
-      if (this.outbox.requeueSentBefore(this.timers.now() - this.options.ackTimeoutMs) > 0) this.scheduleFlush();
-      this.scheduleAckCheck();
-    });
+    if (oldest !== undefined) this.ackTimer.start(oldest + this.options.ackTimeoutMs - this.timers.now());
+  }
+
+  /** Batches sent `ackTimeoutMs` ago and still unacknowledged go back to the buffer for the next flush. */
+  private ackTimedOut(): void {
+    if (!this.link.connected) return;
+    if (this.outbox.requeueSentBefore(this.timers.now() - this.options.ackTimeoutMs) > 0) this.scheduleFlush();
+    this.scheduleAckCheck();
   }
 }
