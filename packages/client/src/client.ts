@@ -16,7 +16,7 @@ import { toSample } from './location.js';
 import { Notifier } from './notifier.js';
 import { checkRadius, invalidArgument, resolveOptions, type NearbyClientOptions } from './options.js';
 import { persist } from './persist.js';
-import { SettingsSync } from './settings-sync.js';
+import { createSettingsSync, type SettingsSync } from './settings-sync.js';
 import { SnapshotStore } from './store.js';
 import type { LocationFix, NearbyClientEvents, NearbySnapshot } from './types.js';
 import { Uploader } from './uploader.js';
@@ -93,7 +93,7 @@ export class NearbyClient {
       park: () => this.connection.park(),
       resume: () => this.connection.resume(),
     });
-    this.settings = new SettingsSync(
+    this.settings = createSettingsSync(
       { radiusKm: resolved.radiusKm, sharing: options.sharing === undefined ? undefined : resolved.sharing },
       this.connection,
     );
