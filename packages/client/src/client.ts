@@ -19,7 +19,7 @@ import { persist } from './persist.js';
 import { createSettingsSync, type SettingsSync } from './settings-sync.js';
 import { SnapshotStore } from './store.js';
 import type { LocationFix, NearbyClientEvents, NearbySnapshot } from './types.js';
-import { Uploader } from './uploader.js';
+import { createUploader, type Uploader } from './uploader.js';
 
 /**
  * Client of a Nearby server: keeps a WebSocket open (reconnecting with backoff and checking
@@ -97,7 +97,7 @@ export class NearbyClient {
       { radiusKm: resolved.radiusKm, sharing: options.sharing === undefined ? undefined : resolved.sharing },
       this.connection,
     );
-    this.uploader = new Uploader(
+    this.uploader = createUploader(
       resolved,
       this.timers,
       this.notifier,
