@@ -7,7 +7,7 @@ import {
   type ServerFrame,
   type SnapshotFrame,
 } from '@nearby/protocol';
-import { Connection } from './connection.js';
+import { createConnection, type Connection } from './connection.js';
 import { Emitter } from './emitter.js';
 import type { Timers } from './environment.js';
 import { FriendView } from './friend-view.js';
@@ -73,7 +73,7 @@ export class NearbyClient {
     });
     // Every timer callback is an entry point: its events are delivered when it returns.
     this.timers = this.notifier.entryTimers(resolved.timers);
-    this.connection = new Connection(resolved, this.timers, this.notifier, {
+    this.connection = createConnection(resolved, this.timers, this.notifier, {
       init: () => this.initFrame(),
       frame: (frame) => this.handleFrame(frame),
       lost: () => {
