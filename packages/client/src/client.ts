@@ -290,7 +290,7 @@ export class NearbyClient {
     const { code, message, seq } = frame;
     if (seq !== undefined) this.uploader.refused(seq, code);
     if (code === ErrorCode.INVALID_RADIUS) this.settings.radiusRefused(frame.frameType);
-    this.connection.report(new NearbyError(code, message, seq === undefined ? {} : { seq }));
+    this.connection.report(new NearbyError(code, message, { seq }));
   }
 
   private buildSnapshot(): NearbySnapshot {

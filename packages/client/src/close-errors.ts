@@ -57,7 +57,8 @@ function classify(cause: unknown, opened: boolean, offline: boolean, detail: str
  */
 export function closeOutcome(code: number, reason: string, cause: unknown, opened: boolean, offline: boolean): CloseOutcome {
   const detail = `close code ${code}${reason ? `: ${reason}` : ''}`;
-  const options = { closeCode: code, ...(cause === undefined ? {} : { cause }) };
+  // NearbyError leaves out a `cause` that is undefined.
+  const options = { closeCode: code, cause };
   if (TERMINAL_CLOSE_CODES.has(code)) {
     const error =
       code === CloseCode.UNAUTHORIZED
@@ -72,8 +73,5 @@ export function closeOutcome(code: number, reason: string, cause: unknown, opene
 /** What `whenConnected()` rejects with after `error` closed the client. */
 export function rejectionFor(error: NearbyError): NearbyError {
   if (error.code === ErrorCode.UNAUTHORIZED) return error;
-  return new NearbyError(ErrorCode.CLOSED, `the client closed: ${error.message}`, {
-    cause: error,
-    ...(error.closeCode === undefined ? {} : { closeCode: error.closeCode }),
-  });
+  return new NearbyError(ErrorCode.CLOSED, `the client closed: ${error.message}`, { cause: error, closeCode: error.closeCode });
 }
