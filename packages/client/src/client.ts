@@ -10,7 +10,7 @@ import {
 import { createConnection, type Connection } from './connection.js';
 import { Emitter } from './emitter.js';
 import type { Timers } from './environment.js';
-import { FriendView } from './friend-view.js';
+import { createFriendView, type FriendView } from './friend-view.js';
 import { createLifecycle, type Lifecycle } from './lifecycle.js';
 import { toSample } from './location.js';
 import { Notifier } from './notifier.js';
@@ -105,7 +105,7 @@ export class NearbyClient {
       () => this.settings.awaitAnswer(),
       () => this.persist?.(),
     );
-    this.friends = new FriendView(this.timers, this.notifier, resolved.inactiveAfterMs);
+    this.friends = createFriendView(this.timers, this.notifier, resolved.inactiveAfterMs);
     this.store = new SnapshotStore(this.buildSnapshot(), resolved.onListenerError);
     const { storage } = resolved;
     if (storage !== undefined) {
