@@ -11,7 +11,7 @@ import {
 import { Timer, type Timers } from './environment.js';
 import type { Notifier } from './notifier.js';
 import type { ResolvedOptions } from './options.js';
-import { Outbox } from './outbox.js';
+import { createOutbox } from './outbox.js';
 
 /** First delay before resending a batch the server could not store (`history_unavailable`, `rate_limited`). */
 const RETRY_BASE_DELAY_MS = 1_000;
@@ -42,7 +42,7 @@ export type Uploader = ReturnType<typeof createUploader>;
 
 /**
  * Delivers the device's location samples at least once. Samples wait in the bounded offline
- * buffer ({@link Outbox}) and go out in batches: at most one every `flushIntervalMs`, or at
+ * buffer ({@link createOutbox}) and go out in batches: at most one every `flushIntervalMs`, or at
  * once for the first fix of a connection and after a significant move. A batch stays in the
  * buffer until acknowledged; it is sent again after `ackTimeoutMs` without an answer, after a
  * transient refusal (not before a growing pause), or after a reconnect.
@@ -65,7 +65,7 @@ export function createUploader(
   sampleOrderRestarted: () => void,
   changed?: () => void,
 ) {
-  const outbox = new Outbox(options.maxBufferedSamples, changed);
+  const outbox = createOutbox(options.maxBufferedSamples, changed);
   /** The next batch: one flush per `flushIntervalMs`, or the end of a pause after a refusal. */
   const flushTimer = new Timer(timers, () => flush());
   /** Checks the oldest unacknowledged batch once its `ackTimeoutMs` is up. */
