@@ -11,12 +11,9 @@ import type { HeartbeatOptions } from './options.js';
  */
 export class Heartbeat {
   /** The next ping. */
-  private readonly tick = new Timer(this.timers, () => this.ping());
+  private readonly tick: Timer;
   /** Presumes the socket dead when no frame answered the oldest unanswered ping. */
-  private readonly deadline = new Timer(this.timers, () => {
-    this.stop();
-    this.onTimeout();
-  });
+  private readonly deadline: Timer;
 
   /**
    * @param timers - Timer functions.
@@ -25,11 +22,17 @@ export class Heartbeat {
    * @param onTimeout - Called when the socket is presumed dead; the heartbeat is stopped first.
    */
   constructor(
-    private readonly timers: Timers,
+    timers: Timers,
     private readonly options: HeartbeatOptions,
     private readonly sendPing: () => void,
-    private readonly onTimeout: () => void,
-  ) {}
+    onTimeout: () => void,
+  ) {
+    this.tick = new Timer(timers, () => this.ping());
+    this.deadline = new Timer(timers, () => {
+      this.stop();
+      onTimeout();
+    });
+  }
 
   /** Starts (or restarts) pinging. */
   start(): void {
