@@ -2,6 +2,7 @@
 // then `pnpm size`): the whole entry, bundled by esbuild the way a React Native or browser
 // bundler resolves it (the `react-native` / `browser` fields and conditions), minified, gzip.
 // The whole entry rather than one import, because Metro does not tree-shake.
+// The limit sits a little above the size reached, so that growth fails the check and is a choice.
 
 /** @param {import('esbuild').BuildOptions} config */
 const asAnApp = (config) => ({
@@ -17,7 +18,7 @@ export default [
   {
     name: '@nearby/client',
     path: 'packages/client/dist/index.js',
-    limit: '12 KiB',
+    limit: '11.8 kB',
     gzip: true,
     modifyEsbuildConfig: asAnApp,
   },

@@ -3,23 +3,22 @@ import {
   NearbyError,
   PROTOCOL_VERSION,
   type ErrorFrame,
-  type InitFrame,
   type ServerFrame,
   type SnapshotFrame,
 } from '@nearby/protocol';
-import { Connection } from './connection.js';
+import { createConnection, type Connection } from './connection.js';
 import { Emitter } from './emitter.js';
 import type { Timers } from './environment.js';
-import { FriendView } from './friend-view.js';
+import { createFriendView } from './friend-view.js';
 import { createLifecycle, type Lifecycle } from './lifecycle.js';
 import { toSample } from './location.js';
 import { Notifier } from './notifier.js';
-import { checkRadius, resolveOptions, type NearbyClientOptions } from './options.js';
+import { checkRadius, invalidArgument, resolveOptions, type NearbyClientOptions } from './options.js';
 import { persist } from './persist.js';
-import { SettingsSync } from './settings-sync.js';
+import { createSettingsSync, type SettingsSync } from './settings-sync.js';
 import { SnapshotStore } from './store.js';
 import type { LocationFix, NearbyClientEvents, NearbySnapshot } from './types.js';
-import { Uploader } from './uploader.js';
+import { createUploader, type Uploader } from './uploader.js';
 
 /**
  * Client of a Nearby server: keeps a WebSocket open (reconnecting with backoff and checking
@@ -41,6 +40,8 @@ import { Uploader } from './uploader.js';
  * frame, a timer), so a listener always sees the finished state in {@link NearbyClient.getSnapshot}.
  */
 export class NearbyClient {
+  // The parts the public methods use. The rest of the wiring between the parts (frame routing,
+  // the snapshot, storage) lives in the constructor's closures.
   private readonly timers: Timers;
   private readonly emitter: Emitter<NearbyClientEvents>;
   private readonly store: SnapshotStore<NearbySnapshot>;
@@ -48,12 +49,7 @@ export class NearbyClient {
   private readonly connection: Connection;
   private readonly uploader: Uploader;
   private readonly settings: SettingsSync;
-  private readonly friends: FriendView;
   private readonly lifecycle: Lifecycle;
-  /** Called when samples joined or left the buffer, to store them. */
-  private persist: (() => void) | undefined;
-  /** Authenticated user id, from the last snapshot. */
-  private userId: string | null = null;
 
   /**
    * Creates a client. Nothing happens on the network until {@link NearbyClient.connect}.
@@ -65,57 +61,146 @@ export class NearbyClient {
     this.subscribe = this.subscribe.bind(this);
     this.getSnapshot = this.getSnapshot.bind(this);
     const resolved = resolveOptions(options);
-    this.emitter = new Emitter(resolved.onListenerError);
+    const emitter = new Emitter<NearbyClientEvents>(resolved.onListenerError);
+    /** Authenticated user id, from the last snapshot. */
+    let userId: string | null = null;
+    /** Called when samples joined or left the buffer, to store them. */
+    let persistChange: (() => void) | undefined;
+
     // Called only when an entry point ends, by which time the store exists.
-    this.notifier = new Notifier(this.emitter, {
-      commit: () => this.store.set(this.buildSnapshot()),
-      notify: () => this.store.notify(),
+    const notifier = new Notifier(emitter, {
+      commit: () => store.set(buildSnapshot()),
+      notify: () => store.notify(),
     });
+    const batch = (fn: () => void): void => notifier.batch(fn);
     // Every timer callback is an entry point: its events are delivered when it returns.
-    this.timers = this.notifier.entryTimers(resolved.timers);
-    this.connection = new Connection(resolved, this.timers, this.notifier, {
-      init: () => this.initFrame(),
-      frame: (frame) => this.handleFrame(frame),
+    const timers = notifier.entryTimers(resolved.timers);
+    const connection = createConnection(resolved, timers, notifier, {
+      // A connection's `init`: the latest fix, and the settings changes not confirmed yet.
+      init: () => {
+        const location = uploader.initLocation();
+        return {
+          type: 'init',
+          v: PROTOCOL_VERSION,
+          ...(location === undefined ? {} : { location }),
+          ...settings.initFields(),
+        };
+      },
+      frame: (frame) => handleFrame(frame),
       lost: () => {
-        this.uploader.connectionLost();
-        this.settings.connectionLost();
+        uploader.connectionLost();
+        settings.connectionLost();
       },
       closed: () => {
-        this.friends.clear();
-        this.lifecycle.stop();
+        friends.clear();
+        lifecycle.stop();
       },
-      held: () => this.lifecycle.held(),
-      offline: () => this.lifecycle.offline(),
+      held: () => lifecycle.held(),
+      offline: () => lifecycle.offline(),
     });
-    const batch = (fn: () => void): void => this.notifier.batch(fn);
-    this.lifecycle = createLifecycle(resolved, this.timers, batch, {
-      flush: () => this.uploader.flush(),
-      park: () => this.connection.park(),
-      resume: () => this.connection.resume(),
+    const lifecycle = createLifecycle(resolved, timers, batch, {
+      flush: () => uploader.flush(),
+      park: () => connection.park(),
+      resume: () => connection.resume(),
     });
-    this.settings = new SettingsSync(
+    const settings = createSettingsSync(
       { radiusKm: resolved.radiusKm, sharing: options.sharing === undefined ? undefined : resolved.sharing },
-      this.connection,
+      connection,
     );
-    this.uploader = new Uploader(
+    const uploader = createUploader(
       resolved,
-      this.timers,
-      this.notifier,
-      this.connection,
-      () => this.settings.awaitAnswer(),
-      () => this.persist?.(),
+      timers,
+      notifier,
+      connection,
+      () => settings.awaitAnswer(),
+      () => persistChange?.(),
     );
-    this.friends = new FriendView(this.timers, this.notifier, resolved.inactiveAfterMs);
-    this.store = new SnapshotStore(this.buildSnapshot(), resolved.onListenerError);
+    const friends = createFriendView(timers, notifier, resolved.inactiveAfterMs);
+
+    /** Routes a server frame to the part of the client it concerns. */
+    const handleFrame = (frame: ServerFrame): void => {
+      switch (frame.type) {
+        case 'snapshot':
+          handleSnapshot(frame);
+          return;
+        case 'friend_update':
+          friends.update(frame.friends);
+          return;
+        case 'friend_left':
+          friends.leave(frame.userId, frame.reason);
+          return;
+        case 'friend_added':
+          friends.friendAdded(frame.userId);
+          return;
+        case 'friend_removed':
+          friends.friendRemoved(frame.userId);
+          return;
+        case 'ack':
+          uploader.acknowledged(frame.seq, frame.count);
+          return;
+        case 'error':
+          handleErrorFrame(frame);
+          return;
+        default:
+          // `pong` and `reconnect` are the connection's own and never routed here.
+          return;
+      }
+    };
+
+    const handleSnapshot = (frame: SnapshotFrame): void => {
+      const first = !connection.connected;
+      userId = frame.userId;
+      const resend = settings.adopt(frame, first);
+      const listChanged = friends.replace(frame);
+      if (first) {
+        uploader.established();
+        connection.established();
+      }
+      if (listChanged) friends.announce();
+      if (!first) return;
+      // Settings changed while `init` was in flight: the snapshot does not reflect them yet.
+      settings.resend(resend);
+      // Everything not acknowledged on the previous connection goes out again right away.
+      uploader.flush();
+    };
+
+    const handleErrorFrame = (frame: ErrorFrame): void => {
+      const { code, message, seq } = frame;
+      if (seq !== undefined) uploader.refused(seq, code);
+      if (code === ErrorCode.INVALID_RADIUS) settings.radiusRefused(frame.frameType);
+      connection.report(new NearbyError(code, message, { seq }));
+    };
+
+    const buildSnapshot = (): NearbySnapshot => ({
+      state: connection.current,
+      userId,
+      friends: friends.list,
+      radiusKm: settings.radiusKm,
+      maxRadiusKm: settings.maxRadiusKm,
+      sharing: settings.sharing,
+      pendingSamples: uploader.pendingSamples,
+      lastError: connection.lastError,
+    });
+
+    const store = new SnapshotStore(buildSnapshot(), resolved.onListenerError);
     const { storage } = resolved;
     if (storage !== undefined) {
-      this.persist = persist(storage, resolved.storageKey, {
-        read: () => this.uploader.samples,
-        restore: (samples) => this.uploader.restore(samples),
-        report: (error) => this.connection.report(error),
+      persistChange = persist(storage, resolved.storageKey, {
+        read: () => uploader.samples,
+        restore: (samples) => uploader.restore(samples),
+        report: (error) => connection.report(error),
         batch,
       });
     }
+
+    this.timers = timers;
+    this.emitter = emitter;
+    this.store = store;
+    this.notifier = notifier;
+    this.connection = connection;
+    this.uploader = uploader;
+    this.settings = settings;
+    this.lifecycle = lifecycle;
   }
 
   /**
@@ -183,9 +268,7 @@ export class NearbyClient {
    * @throws NearbyError with code `invalid_argument` when `on` is not a boolean.
    */
   setSharing(on: boolean): void {
-    if (typeof on !== 'boolean') {
-      throw new NearbyError(ErrorCode.INVALID_ARGUMENT, `sharing must be a boolean (got ${String(on)})`);
-    }
+    if (typeof on !== 'boolean') throw invalidArgument('sharing', 'a boolean', on);
     this.notifier.batch(() => this.settings.setSharing(on));
   }
 
@@ -228,83 +311,5 @@ export class NearbyClient {
    */
   whenConnected(): Promise<void> {
     return this.connection.whenConnected();
-  }
-
-  /** A connection's `init`: the latest fix, and the settings changes not confirmed yet. */
-  private initFrame(): InitFrame {
-    const location = this.uploader.initLocation();
-    return {
-      type: 'init',
-      v: PROTOCOL_VERSION,
-      ...(location === undefined ? {} : { location }),
-      ...this.settings.initFields(),
-    };
-  }
-
-  /** Routes a server frame to the part of the client it concerns. */
-  private handleFrame(frame: ServerFrame): void {
-    switch (frame.type) {
-      case 'snapshot':
-        this.handleSnapshot(frame);
-        return;
-      case 'friend_update':
-        this.friends.update(frame.friends);
-        return;
-      case 'friend_left':
-        this.friends.leave(frame.userId, frame.reason);
-        return;
-      case 'friend_added':
-        this.friends.friendAdded(frame.userId);
-        return;
-      case 'friend_removed':
-        this.friends.friendRemoved(frame.userId);
-        return;
-      case 'ack':
-        this.uploader.acknowledged(frame.seq, frame.count);
-        return;
-      case 'error':
-        this.handleErrorFrame(frame);
-        return;
-      default:
-        // `pong` and `reconnect` are the connection's own and never routed here.
-        return;
-    }
-  }
-
-  private handleSnapshot(frame: SnapshotFrame): void {
-    const first = !this.connection.connected;
-    this.userId = frame.userId;
-    const resend = this.settings.adopt(frame, first);
-    const listChanged = this.friends.replace(frame);
-    if (first) {
-      this.uploader.established();
-      this.connection.established();
-    }
-    if (listChanged) this.friends.announce();
-    if (!first) return;
-    // Settings changed while `init` was in flight: the snapshot does not reflect them yet.
-    this.settings.resend(resend);
-    // Everything not acknowledged on the previous connection goes out again right away.
-    this.uploader.flush();
-  }
-
-  private handleErrorFrame(frame: ErrorFrame): void {
-    const { code, message, seq } = frame;
-    if (seq !== undefined) this.uploader.refused(seq, code);
-    if (code === ErrorCode.INVALID_RADIUS) this.settings.radiusRefused(frame.frameType);
-    this.connection.report(new NearbyError(code, message, seq === undefined ? {} : { seq }));
-  }
-
-  private buildSnapshot(): NearbySnapshot {
-    return {
-      state: this.connection.current,
-      userId: this.userId,
-      friends: this.friends.list,
-      radiusKm: this.settings.radiusKm,
-      maxRadiusKm: this.settings.maxRadiusKm,
-      sharing: this.settings.sharing,
-      pendingSamples: this.uploader.pendingSamples,
-      lastError: this.connection.lastError,
-    };
   }
 }

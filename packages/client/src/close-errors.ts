@@ -1,4 +1,4 @@
-import { CloseCode, ErrorCode, NearbyError, TERMINAL_CLOSE_CODES, retryClassOf } from '@nearby/protocol';
+import { CloseCode, ErrorCode, NEVER_RETRY_CODES, NearbyError, TERMINAL_CLOSE_CODES } from '@nearby/protocol';
 
 /** What a close the client did not ask for means: the error to report, and whether to stop for good. */
 export interface CloseOutcome {
@@ -57,7 +57,8 @@ function classify(cause: unknown, opened: boolean, offline: boolean, detail: str
  */
 export function closeOutcome(code: number, reason: string, cause: unknown, opened: boolean, offline: boolean): CloseOutcome {
   const detail = `close code ${code}${reason ? `: ${reason}` : ''}`;
-  const options = { closeCode: code, ...(cause === undefined ? {} : { cause }) };
+  // NearbyError leaves out a `cause` that is undefined.
+  const options = { closeCode: code, cause };
   if (TERMINAL_CLOSE_CODES.has(code)) {
     const error =
       code === CloseCode.UNAUTHORIZED
@@ -66,14 +67,11 @@ export function closeOutcome(code: number, reason: string, cause: unknown, opene
     return { terminal: true, error };
   }
   const [errorCode, message] = classify(cause, opened, offline, detail);
-  return { terminal: retryClassOf(errorCode) === 'never', error: new NearbyError(errorCode, message, options) };
+  return { terminal: NEVER_RETRY_CODES.has(errorCode), error: new NearbyError(errorCode, message, options) };
 }
 
 /** What `whenConnected()` rejects with after `error` closed the client. */
 export function rejectionFor(error: NearbyError): NearbyError {
   if (error.code === ErrorCode.UNAUTHORIZED) return error;
-  return new NearbyError(ErrorCode.CLOSED, `the client closed: ${error.message}`, {
-    cause: error,
-    ...(error.closeCode === undefined ? {} : { closeCode: error.closeCode }),
-  });
+  return new NearbyError(ErrorCode.CLOSED, `the client closed: ${error.message}`, { cause: error, closeCode: error.closeCode });
 }

@@ -63,15 +63,38 @@ export function resolveTimers(timers: Partial<Timers> | undefined): Timers {
 }
 
 /**
- * `timers.setTimeout` with the delay clamped to what timers support: a longer delay would
- * overflow and fire at once.
+ * One timer with a fixed callback, of which at most one run is pending: starting it again
+ * replaces the pending run. The delay is clamped to what timers support, since a longer one
+ * would overflow and fire at once.
  */
-export function after(timers: Timers, ms: number, callback: () => void): TimerHandle {
-  return timers.setTimeout(callback, Math.min(Math.max(0, ms), MAX_TIMER_DELAY_MS));
-}
+export class Timer {
+  private handle: TimerHandle | undefined;
 
-/** Cancels `handle` if there is one; returns `undefined` to store in its place. */
-export function cancel(timers: Timers, handle: TimerHandle | undefined): undefined {
-  if (handle !== undefined) timers.clearTimeout(handle);
-  return undefined;
+  constructor(
+    private readonly timers: Timers,
+    private readonly run: () => void,
+  ) {}
+
+  /** True while a run is pending. */
+  get pending(): boolean {
+    return this.handle !== undefined;
+  }
+
+  /** Runs the callback once after `ms`, replacing a pending run. */
+  start(ms: number): void {
+    this.stop();
+    this.handle = this.timers.setTimeout(
+      () => {
+        this.handle = undefined;
+        this.run();
+      },
+      Math.min(Math.max(0, ms), MAX_TIMER_DELAY_MS),
+    );
+  }
+
+  /** Cancels the pending run, if any. */
+  stop(): void {
+    if (this.handle !== undefined) this.timers.clearTimeout(this.handle);
+    this.handle = undefined;
+  }
 }

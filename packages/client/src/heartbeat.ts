@@ -1,4 +1,4 @@
-import type { TimerHandle, Timers } from './environment.js';
+import { Timer, type Timers } from './environment.js';
 import type { HeartbeatOptions } from './options.js';
 
 /**
@@ -10,8 +10,10 @@ import type { HeartbeatOptions } from './options.js';
  * arrives within `timeoutMs` of the first unanswered ping, `onTimeout` runs once.
  */
 export class Heartbeat {
-  private tick: TimerHandle | undefined;
-  private deadline: TimerHandle | undefined;
+  /** The next ping. */
+  private readonly tick: Timer;
+  /** Presumes the socket dead when no frame answered the oldest unanswered ping. */
+  private readonly deadline: Timer;
 
   /**
    * @param timers - Timer functions.
@@ -20,58 +22,45 @@ export class Heartbeat {
    * @param onTimeout - Called when the socket is presumed dead; the heartbeat is stopped first.
    */
   constructor(
-    private readonly timers: Timers,
+    timers: Timers,
     private readonly options: HeartbeatOptions,
     private readonly sendPing: () => void,
-    private readonly onTimeout: () => void,
-  ) {}
+    onTimeout: () => void,
+  ) {
+    this.tick = new Timer(timers, () => this.ping());
+    this.deadline = new Timer(timers, () => {
+      this.stop();
+      onTimeout();
+    });
+  }
 
   /** Starts (or restarts) pinging. */
   start(): void {
     this.stop();
-    this.schedule();
+    this.tick.start(this.options.intervalMs);
   }
 
   /** Stops pinging and forgets any pending deadline. */
   stop(): void {
-    if (this.tick !== undefined) this.timers.clearTimeout(this.tick);
-    if (this.deadline !== undefined) this.timers.clearTimeout(this.deadline);
-    this.tick = undefined;
-    this.deadline = undefined;
+    this.tick.stop();
+    this.deadline.stop();
   }
 
   /** Records that a frame arrived: the socket is alive, so the pending deadline is cancelled. */
   alive(): void {
-    if (this.deadline === undefined) return;
-    this.timers.clearTimeout(this.deadline);
-    this.deadline = undefined;
+    this.deadline.stop();
   }
 
   /** While started: pings now (the socket may have died with the network or in the background). */
   probe(): void {
-    if (this.tick === undefined) return;
-    this.timers.clearTimeout(this.tick);
-    this.ping();
+    if (this.tick.pending) this.ping();
   }
 
   private ping(): void {
     // Keep the deadline of the OLDEST unanswered ping: re-arming it on every ping would let
     // a short interval postpone the timeout forever.
-    if (this.deadline === undefined) {
-      this.deadline = this.timers.setTimeout(() => {
-        this.deadline = undefined;
-        this.stop();
-        this.onTimeout();
-      }, this.options.timeoutMs);
-    }
-    this.schedule();
+    if (!this.deadline.pending) this.deadline.start(this.options.timeoutMs);
+    this.tick.start(this.options.intervalMs);
     this.sendPing();
-  }
-
-  private schedule(): void {
-    this.tick = this.timers.setTimeout(() => {
-      this.tick = undefined;
-      this.ping();
-    }, this.options.intervalMs);
   }
 }

@@ -1,5 +1,5 @@
 import { ErrorCode, NearbyError } from '@nearby/protocol';
-import { after, cancel, type TimerHandle, type Timers } from './environment.js';
+import { Timer, type Timers } from './environment.js';
 import type { ResolvedOptions } from './options.js';
 
 /** Tells the client whether the app is in the foreground, and when that changes. */
@@ -141,26 +141,24 @@ export function createLifecycle(
   let foreground = true;
   let online = true;
   let parked = false;
-  let timer: TimerHandle | undefined;
+  /** Parks the connection once the app stayed in the background for `backgroundTimeoutMs`. */
+  const background = new Timer(timers, () => {
+    parked = true;
+    hooks.park();
+  });
   let unsubscribers: (() => void)[] | undefined;
 
   const setForeground = (next: boolean): void => {
     if (next === foreground) return;
     foreground = next;
-    timer = cancel(timers, timer);
+    background.stop();
     if (next) {
       parked = false;
       hooks.resume();
       return;
     }
     hooks.flush();
-    if (backgroundTimeoutMs !== Number.POSITIVE_INFINITY) {
-      timer = after(timers, backgroundTimeoutMs, () => {
-        timer = undefined;
-        parked = true;
-        hooks.park();
-      });
-    }
+    if (backgroundTimeoutMs !== Number.POSITIVE_INFINITY) background.start(backgroundTimeoutMs);
   };
   const setOnline = (next: boolean): void => {
     if (next === online) return;
@@ -183,7 +181,7 @@ export function createLifecycle(
     stop() {
       for (const unsubscribe of unsubscribers ?? []) unsubscribe();
       unsubscribers = undefined;
-      timer = cancel(timers, timer);
+      background.stop();
       foreground = true;
       parked = false;
     },

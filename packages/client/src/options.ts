@@ -120,46 +120,108 @@ export interface ResolvedOptions {
   onListenerError: ListenerErrorHandler;
 }
 
-function invalid(option: string, requirement: string, value: unknown): NearbyError {
-  let shown: string;
+/** How a rejected value is shown in a message: JSON for strings and objects, so `""` and `{}` stay visible. */
+function show(value: unknown): string {
+  if (typeof value === 'function') return 'a function';
   try {
-    shown = typeof value === 'function' ? 'a function' : JSON.stringify(value) ?? String(value);
+    if (typeof value === 'string' || typeof value === 'object') return JSON.stringify(value);
   } catch {
-    shown = String(value);
+    // A cyclic object: its String() form below.
   }
-  return new NearbyError(ErrorCode.INVALID_ARGUMENT, `options.${option} must be ${requirement} (got ${shown})`);
+  return String(value);
 }
 
-/** Numeric option check; `max` defaults to the longest delay timers support. */
-function checkNumber(
-  option: string,
-  value: unknown,
-  { min, minExclusive = false, integer = false, max = MAX_TIMER_DELAY_MS, allowInfinity = false }: {
-    min: number;
-    minExclusive?: boolean;
-    integer?: boolean;
-    max?: number;
-    allowInfinity?: boolean;
-  },
-): number {
-  const ok =
+/**
+ * The error for a bad argument or option: `<name> must be <requirement> (got <value>)`. Every
+ * validation message has this one shape, naming the option (`options.heartbeat.timeoutMs`) or
+ * argument and the value it was given.
+ */
+export function invalidArgument(name: string, requirement: string, value: unknown): NearbyError {
+  return new NearbyError(ErrorCode.INVALID_ARGUMENT, `${name} must be ${requirement} (got ${show(value)})`);
+}
+
+/** The values a numeric option accepts. */
+interface Range {
+  min: number;
+  /** `min` itself is refused: an interval or timeout of 0 would fire in a loop. */
+  above?: boolean;
+  /** Largest value; default: the longest delay timers support. */
+  max?: number;
+  integer?: boolean;
+  /** `Infinity` is accepted too: it switches off what the option limits. */
+  infinity?: boolean;
+}
+
+/** A delay in ms: ≥ 0. */
+const DELAY: Range = { min: 0 };
+/** An interval or timeout in ms: > 0. */
+const TIMEOUT: Range = { min: 0, above: true };
+
+/** Checks a number against `range`; throws naming `name` and the accepted values. */
+function checkNumber(name: string, value: unknown, range: Range): number {
+  const { min, above, max = MAX_TIMER_DELAY_MS, integer, infinity } = range;
+  if (
     typeof value === 'number' &&
-    !Number.isNaN(value) &&
-    (Number.isFinite(value) || (allowInfinity && value === Number.POSITIVE_INFINITY)) &&
-    (minExclusive ? value > min : value >= min) &&
-    (value <= max || (allowInfinity && value === Number.POSITIVE_INFINITY)) &&
-    (!integer || Number.isInteger(value));
-  if (!ok) {
-    const range = `${minExclusive ? '>' : '≥'} ${min}${Number.isFinite(max) ? ` and ≤ ${max}` : ''}`;
-    throw invalid(option, `${integer ? 'an integer' : 'a number'} ${range}${allowInfinity ? ' (or Infinity)' : ''}`, value);
+    (value === Infinity
+      ? infinity
+      : (above ? value > min : value >= min) && value <= max && (!integer || Number.isInteger(value)))
+  ) {
+    return value;
   }
-  return value;
+  const bounds = `${above ? '>' : '≥'} ${min}${max < Infinity ? ` and ≤ ${max}` : ''}`;
+  throw invalidArgument(name, `${integer ? 'an integer' : 'a number'} ${bounds}${infinity ? ' (or Infinity)' : ''}`, value);
+}
+
+/** Numeric options of one object: their default and the values they accept, checked in this order. */
+type NumberTable = Record<string, readonly [fallback: number, range: Range]>;
+
+const NUMBER_OPTIONS = {
+  flushIntervalMs: [30_000, DELAY],
+  significantMoveMeters: [500, { min: 0, max: Infinity, infinity: true }],
+  maxBufferedSamples: [1000, { min: 1, max: Number.MAX_SAFE_INTEGER, integer: true }],
+  connectTimeoutMs: [10_000, TIMEOUT],
+  ackTimeoutMs: [60_000, TIMEOUT],
+  inactiveAfterMs: [600_000, TIMEOUT],
+  backgroundTimeoutMs: [30_000, { min: 0, infinity: true }],
+} as const satisfies NumberTable;
+
+const RECONNECT_OPTIONS = {
+  initialDelayMs: [500, DELAY],
+  maxDelayMs: [30_000, DELAY],
+  multiplier: [2, { min: 1, max: 1000 }],
+} as const satisfies NumberTable;
+
+const HEARTBEAT_OPTIONS = {
+  intervalMs: [25_000, TIMEOUT],
+  timeoutMs: [10_000, TIMEOUT],
+} as const satisfies NumberTable;
+
+/** The options of `table` read from `given` (a missing one takes its default), each checked. */
+function checkNumbers<T extends NumberTable>(given: object, prefix: string, table: T): { [K in keyof T]: number } {
+  const resolved: Record<string, number> = {};
+  for (const [name, [fallback, range]] of Object.entries(table)) {
+    resolved[name] = checkNumber(prefix + name, (given as Record<string, unknown>)[name] ?? fallback, range);
+  }
+  return resolved as { [K in keyof T]: number };
+}
+
+/** `reconnect` / `heartbeat`: `false`, or an object of numeric options (missing ones take their defaults). */
+function checkGroup<T extends NumberTable>(option: string, value: unknown, table: T): { [K in keyof T]: number } | false {
+  if (value === false) return false;
+  const given = value ?? {};
+  if (typeof given !== 'object' || given === null) throw invalidArgument(`options.${option}`, 'an object or false', given);
+  return checkNumbers(given, `options.${option}.`, table);
 }
 
 function checkFunction<F>(option: string, value: unknown): F | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'function') throw invalid(option, 'a function', value);
+  if (typeof value !== 'function') throw invalidArgument(`options.${option}`, 'a function', value);
   return value as F;
+}
+
+function checkNonEmpty(option: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw invalidArgument(`options.${option}`, 'a non-empty string', value);
+  return value;
 }
 
 /** An `appState` / `network` option: a source with `method` and `subscribe`, `false`, or the platform default. */
@@ -168,20 +230,16 @@ function checkSource<S>(option: string, value: unknown, method: string, platform
   if (value === undefined) return platform();
   const source = value as Record<string, unknown>;
   if (typeof source !== 'object' || source === null || typeof source[method] !== 'function' || typeof source.subscribe !== 'function') {
-    throw invalid(option, `false or an object with ${method}() and subscribe()`, value);
+    throw invalidArgument(`options.${option}`, `false or an object with ${method}() and subscribe()`, value);
   }
   return value as S;
 }
 
-/** Validates a radius argument: finite, > 0 and ≤ {@link Limits.MAX_RADIUS_KM}. */
+const RADIUS: Range = { min: 0, above: true, max: Limits.MAX_RADIUS_KM };
+
+/** Validates a radius argument: > 0 and ≤ {@link Limits.MAX_RADIUS_KM}. */
 export function checkRadius(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > Limits.MAX_RADIUS_KM) {
-    throw new NearbyError(
-      ErrorCode.INVALID_ARGUMENT,
-      `${name} must be a finite number > 0 and ≤ ${Limits.MAX_RADIUS_KM} km (got ${String(value)})`,
-    );
-  }
-  return value;
+  return checkNumber(name, value, RADIUS);
 }
 
 const WS_URL = /^wss?:\/\/[^\s/?#]+[^\s#]*$/i;
@@ -193,71 +251,32 @@ const WS_URL = /^wss?:\/\/[^\s/?#]+[^\s#]*$/i;
  */
 export function resolveOptions(options: NearbyClientOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new NearbyError(ErrorCode.INVALID_ARGUMENT, 'options must be an object with at least a url');
+    throw invalidArgument('options', 'an object with at least a url', options);
   }
-  const { url } = options;
+  const { url, token } = options;
   if (typeof url !== 'string' || !WS_URL.test(url)) {
-    throw invalid('url', 'a ws:// or wss:// URL without a fragment', url);
+    throw invalidArgument('options.url', 'a ws:// or wss:// URL without a fragment', url);
   }
-  if (options.token !== undefined && typeof options.token !== 'string') {
-    throw invalid('token', 'a string', options.token);
-  }
+  if (token !== undefined && typeof token !== 'string') throw invalidArgument('options.token', 'a string', token);
   const getToken = checkFunction<() => string | Promise<string>>('getToken', options.getToken);
-  if (options.token !== undefined && getToken !== undefined) {
+  if (token !== undefined && getToken !== undefined) {
     throw new NearbyError(ErrorCode.INVALID_ARGUMENT, 'options.token and options.getToken are mutually exclusive');
   }
-  const tokenParam = options.tokenParam ?? 'access_token';
-  if (typeof tokenParam !== 'string' || tokenParam.length === 0) {
-    throw invalid('tokenParam', 'a non-empty string', tokenParam);
-  }
+  const tokenParam = checkNonEmpty('tokenParam', options.tokenParam ?? 'access_token');
   const radiusKm = options.radiusKm === undefined ? undefined : checkRadius('options.radiusKm', options.radiusKm);
   const sharing = options.sharing ?? true;
-  if (typeof sharing !== 'boolean') throw invalid('sharing', 'a boolean', sharing);
+  if (typeof sharing !== 'boolean') throw invalidArgument('options.sharing', 'a boolean', sharing);
+  const numbers = checkNumbers(options, 'options.', NUMBER_OPTIONS);
 
-  const flushIntervalMs = checkNumber('flushIntervalMs', options.flushIntervalMs ?? 30_000, { min: 0 });
-  const significantMoveMeters = checkNumber('significantMoveMeters', options.significantMoveMeters ?? 500, {
-    min: 0,
-    max: Number.POSITIVE_INFINITY,
-    allowInfinity: true,
-  });
-  const maxBufferedSamples = checkNumber('maxBufferedSamples', options.maxBufferedSamples ?? 1000, {
-    min: 1,
-    integer: true,
-    max: Number.MAX_SAFE_INTEGER,
-  });
-
-  let reconnect: ReconnectOptions | false = false;
-  if (options.reconnect !== false) {
-    const given = options.reconnect ?? {};
-    if (typeof given !== 'object' || given === null) throw invalid('reconnect', 'an object or false', given);
-    const initialDelayMs = checkNumber('reconnect.initialDelayMs', given.initialDelayMs ?? 500, { min: 0 });
-    const maxDelayMs = checkNumber('reconnect.maxDelayMs', given.maxDelayMs ?? 30_000, { min: 0 });
-    if (maxDelayMs < initialDelayMs) {
-      throw invalid('reconnect.maxDelayMs', `≥ reconnect.initialDelayMs (${initialDelayMs})`, maxDelayMs);
-    }
-    const multiplier = checkNumber('reconnect.multiplier', given.multiplier ?? 2, { min: 1, max: 1000 });
-    reconnect = { initialDelayMs, maxDelayMs, multiplier };
+  const reconnect = checkGroup('reconnect', options.reconnect, RECONNECT_OPTIONS);
+  if (reconnect && reconnect.maxDelayMs < reconnect.initialDelayMs) {
+    throw invalidArgument(
+      'options.reconnect.maxDelayMs',
+      `≥ reconnect.initialDelayMs (${reconnect.initialDelayMs})`,
+      reconnect.maxDelayMs,
+    );
   }
-
-  let heartbeat: HeartbeatOptions | false = false;
-  if (options.heartbeat !== false) {
-    const given = options.heartbeat ?? {};
-    if (typeof given !== 'object' || given === null) throw invalid('heartbeat', 'an object or false', given);
-    heartbeat = {
-      intervalMs: checkNumber('heartbeat.intervalMs', given.intervalMs ?? 25_000, { min: 0, minExclusive: true }),
-      timeoutMs: checkNumber('heartbeat.timeoutMs', given.timeoutMs ?? 10_000, { min: 0, minExclusive: true }),
-    };
-  }
-
-  const connectTimeoutMs = checkNumber('connectTimeoutMs', options.connectTimeoutMs ?? 10_000, {
-    min: 0,
-    minExclusive: true,
-  });
-  const ackTimeoutMs = checkNumber('ackTimeoutMs', options.ackTimeoutMs ?? 60_000, { min: 0, minExclusive: true });
-  const inactiveAfterMs = checkNumber('inactiveAfterMs', options.inactiveAfterMs ?? 600_000, {
-    min: 0,
-    minExclusive: true,
-  });
+  const heartbeat = checkGroup('heartbeat', options.heartbeat, HEARTBEAT_OPTIONS);
 
   const given = checkFunction<WebSocketConstructor>('WebSocket', options.WebSocket);
   const WebSocket = given === undefined ? platformWebSocket : () => given;
@@ -267,51 +286,33 @@ export function resolveOptions(options: NearbyClientOptions): ResolvedOptions {
   }
   const appState = checkSource<AppStateSource>('appState', options.appState, 'isForeground', browserAppState);
   const network = checkSource<NetworkSource>('network', options.network, 'isOnline', browserNetwork);
-  const backgroundTimeoutMs = checkNumber('backgroundTimeoutMs', options.backgroundTimeoutMs ?? 30_000, {
-    min: 0,
-    allowInfinity: true,
-  });
-  const { storage, storageKey = '@nearby/client:outbox' } = options;
+  const { storage, timers } = options;
   if (storage !== undefined && (typeof storage?.getItem !== 'function' || typeof storage.setItem !== 'function')) {
-    throw invalid('storage', 'an object with getItem and setItem (AsyncStorage-like)', storage);
+    throw invalidArgument('options.storage', 'an object with getItem and setItem (AsyncStorage-like)', storage);
   }
-  if (typeof storageKey !== 'string' || storageKey.length === 0) {
-    throw invalid('storageKey', 'a non-empty string', storageKey);
+  const storageKey = checkNonEmpty('storageKey', options.storageKey ?? '@nearby/client:outbox');
+  if (timers !== undefined) {
+    if (typeof timers !== 'object' || timers === null) throw invalidArgument('options.timers', 'an object', timers);
+    for (const name of ['setTimeout', 'clearTimeout', 'now'] as const) checkFunction(`timers.${name}`, timers[name]);
   }
-  if (options.timers !== undefined) {
-    if (typeof options.timers !== 'object' || options.timers === null) {
-      throw invalid('timers', 'an object', options.timers);
-    }
-    for (const name of ['setTimeout', 'clearTimeout', 'now'] as const) {
-      checkFunction(`timers.${name}`, options.timers[name]);
-    }
-  }
-  const random = checkFunction<() => number>('random', options.random) ?? defaultRandom;
-  const onListenerError = checkFunction<ListenerErrorHandler>('onListenerError', options.onListenerError) ?? rethrowAsync;
 
   return {
+    ...numbers,
     url,
-    token: options.token,
+    token,
     getToken,
     tokenParam,
     radiusKm,
     sharing,
-    flushIntervalMs,
-    significantMoveMeters,
-    maxBufferedSamples,
     reconnect,
     heartbeat,
-    connectTimeoutMs,
-    ackTimeoutMs,
-    inactiveAfterMs,
     WebSocket,
     appState,
     network,
-    backgroundTimeoutMs,
     storage,
     storageKey,
-    timers: resolveTimers(options.timers),
-    random,
-    onListenerError,
+    timers: resolveTimers(timers),
+    random: checkFunction<() => number>('random', options.random) ?? defaultRandom,
+    onListenerError: checkFunction<ListenerErrorHandler>('onListenerError', options.onListenerError) ?? rethrowAsync,
   };
 }

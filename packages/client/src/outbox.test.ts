@@ -1,12 +1,12 @@
 import { Limits, type LocationSample } from '@nearby/protocol';
 import { describe, expect, it } from 'vitest';
-import { Outbox } from './outbox.js';
+import { createOutbox } from './outbox.js';
 
 const at = (timestamp: number): LocationSample => ({ lat: 1, lon: 2, timestamp });
 
-describe('Outbox', () => {
+describe('createOutbox', () => {
   it('chunks unsent samples into frames of at most MAX_SAMPLES_PER_FRAME with increasing seq', () => {
-    const outbox = new Outbox(1000);
+    const outbox = createOutbox(1000);
     for (let t = 0; t < 250; t++) outbox.add(at(t));
     const frames = [outbox.takeFrame(), outbox.takeFrame(), outbox.takeFrame(), outbox.takeFrame()];
     expect(frames.map((f) => f?.samples.length)).toEqual([100, 100, 50, undefined]);
@@ -16,8 +16,7 @@ describe('Outbox', () => {
   });
 
   it('wraps seq to 0 after MAX_SEQ', () => {
-    const outbox = new Outbox(10);
-    (outbox as unknown as { nextSeq: number }).nextSeq = Limits.MAX_SEQ;
+    const outbox = createOutbox(10, undefined, Limits.MAX_SEQ);
     outbox.add(at(1));
     expect(outbox.takeFrame()?.seq).toBe(Limits.MAX_SEQ);
     outbox.add(at(2));
@@ -25,7 +24,7 @@ describe('Outbox', () => {
   });
 
   it('forgets acknowledged batches and puts requeued ones back in timestamp order', () => {
-    const outbox = new Outbox(100);
+    const outbox = createOutbox(100);
     outbox.add(at(1));
     outbox.add(at(2));
     const first = outbox.takeFrame();
@@ -40,7 +39,7 @@ describe('Outbox', () => {
   });
 
   it('requeueAll merges every in-flight batch back before the unsent samples', () => {
-    const outbox = new Outbox(100);
+    const outbox = createOutbox(100);
     outbox.add(at(1));
     outbox.takeFrame();
     outbox.add(at(2));
@@ -53,7 +52,7 @@ describe('Outbox', () => {
   });
 
   it('drops the oldest unsent samples on overflow, counting in-flight ones against the capacity', () => {
-    const outbox = new Outbox(5);
+    const outbox = createOutbox(5);
     for (let t = 1; t <= 3; t++) outbox.add(at(t));
     outbox.takeFrame(); // 1,2,3 in flight
     expect(outbox.add(at(4))).toBe(0);
@@ -67,7 +66,7 @@ describe('Outbox', () => {
   });
 
   it('merges returning batches in the order samples were added, not by timestamp (the device clock was set back)', () => {
-    const outbox = new Outbox(100);
+    const outbox = createOutbox(100);
     outbox.add(at(5_000)); // taken while the clock ran 5 s ahead
     outbox.takeFrame();
     outbox.add(at(1_000)); // taken after the clock was corrected: newer, although its timestamp is older

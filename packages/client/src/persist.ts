@@ -42,7 +42,7 @@ export function persist(storage: SampleStorage, key: string, hooks: PersistHooks
   /** A write failed and none succeeded since: the failure was reported already. */
   let failing = false;
   const fail = (message: string, cause?: unknown): void =>
-    hooks.report(new NearbyError(ErrorCode.STORAGE_FAILED, message, cause === undefined ? {} : { cause }));
+    hooks.report(new NearbyError(ErrorCode.STORAGE_FAILED, message, { cause }));
 
   const write = (): void => {
     writing = true;

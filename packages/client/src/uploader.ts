@@ -3,15 +3,15 @@ import {
   NearbyError,
   PROTOCOL_VERSION,
   distanceKm,
-  retryClassOf,
+  NEVER_RETRY_CODES,
   type ClientFrame,
   type LatLon,
   type LocationSample,
 } from '@nearby/protocol';
-import { after, cancel, type TimerHandle, type Timers } from './environment.js';
+import { Timer, type Timers } from './environment.js';
 import type { Notifier } from './notifier.js';
 import type { ResolvedOptions } from './options.js';
-import { Outbox } from './outbox.js';
+import { createOutbox } from './outbox.js';
 
 /** First delay before resending a batch the server could not store (`history_unavailable`, `rate_limited`). */
 const RETRY_BASE_DELAY_MS = 1_000;
@@ -37,238 +37,231 @@ export type UploaderOptions = Pick<
   'maxBufferedSamples' | 'flushIntervalMs' | 'significantMoveMeters' | 'ackTimeoutMs'
 >;
 
+/** See {@link createUploader}. */
+export type Uploader = ReturnType<typeof createUploader>;
+
 /**
  * Delivers the device's location samples at least once. Samples wait in the bounded offline
- * buffer ({@link Outbox}) and go out in batches: at most one every `flushIntervalMs`, or at
+ * buffer ({@link createOutbox}) and go out in batches: at most one every `flushIntervalMs`, or at
  * once for the first fix of a connection and after a significant move. A batch stays in the
  * buffer until acknowledged; it is sent again after `ackTimeoutMs` without an answer, after a
  * transient refusal (not before a growing pause), or after a reconnect.
+ *
+ * A closure rather than a class, like the settings sync: private state as locals.
+ *
+ * @param options - Batching and buffer options.
+ * @param timers - Timers whose callbacks run as entry points.
+ * @param notifier - Queues the `ack` event.
+ * @param link - The connection.
+ * @param sampleOrderRestarted - Called when a mid-connection `init` went out; the server
+ * answers it with a snapshot, like a settings change.
+ * @param changed - Called when samples joined or left the buffer.
  */
-export class Uploader {
-  private readonly outbox: Outbox;
-  private flushTimer: TimerHandle | undefined;
-  private ackTimer: TimerHandle | undefined;
+export function createUploader(
+  options: UploaderOptions,
+  timers: Timers,
+  notifier: Notifier,
+  link: UploadLink,
+  sampleOrderRestarted: () => void,
+  changed?: () => void,
+) {
+  const outbox = createOutbox(options.maxBufferedSamples, changed);
+  /** The next batch: one flush per `flushIntervalMs`, or the end of a pause after a refusal. */
+  const flushTimer = new Timer(timers, () => flush());
+  /** Checks the oldest unacknowledged batch once its `ackTimeoutMs` is up. */
+  const ackTimer = new Timer(timers, () => ackTimedOut());
   /** Latest accepted fix, sent in `init` so the server can place the user at once. */
-  private lastFix: LocationSample | undefined;
+  let lastFix: LocationSample | undefined;
   /** Position of the last sample sent, for the significant-move rule. */
-  private lastSentPosition: LatLon | undefined;
+  let lastSentPosition: LatLon | undefined;
   /** Whether a location frame went out since the last snapshot of this connection. */
-  private sentSinceConnect = false;
+  let sentSinceConnect = false;
   /** Newest sample timestamp sent on this connection (in `init` or a batch). */
-  private newestSentTimestamp: number | undefined;
-  private lastFlushAt = Number.NEGATIVE_INFINITY;
+  let newestSentTimestamp: number | undefined;
+  let lastFlushAt = Number.NEGATIVE_INFINITY;
   /** No flush before this local time, after the server refused a batch for a transient reason. */
-  private retryNotBefore = 0;
-  private retryFailures = 0;
+  let retryNotBefore = 0;
+  let retryFailures = 0;
 
-  /**
-   * @param options - Batching and buffer options.
-   * @param timers - Timers whose callbacks run as entry points.
-   * @param notifier - Queues the `ack` event.
-   * @param link - The connection.
-   * @param sampleOrderRestarted - Called when a mid-connection `init` went out; the server
-   * answers it with a snapshot, like a settings change.
-   * @param changed - Called when samples joined or left the buffer.
-   */
-  constructor(
-    private readonly options: UploaderOptions,
-    private readonly timers: Timers,
-    private readonly notifier: Notifier,
-    private readonly link: UploadLink,
-    private readonly sampleOrderRestarted: () => void,
-    changed?: () => void,
-  ) {
-    this.outbox = new Outbox(options.maxBufferedSamples, changed);
-  }
-
-  /** Every unacknowledged sample, in the order they were recorded. */
-  get samples(): LocationSample[] {
-    return this.outbox.all();
-  }
-
-  /** Merges samples kept from an earlier run into the buffer and sends them if connected. */
-  restore(samples: LocationSample[]): void {
-    this.overflowed(this.outbox.restore(samples));
-    this.flush();
-  }
-
-  /** Samples not yet acknowledged (buffered plus in flight). */
-  get pendingSamples(): number {
-    return this.outbox.size;
-  }
-
-  /**
-   * Takes a fix into the buffer and sends it at once if it is the first since the connection
-   * was (re)established or a significant move, else with the next batch.
-   */
-  record(sample: LocationSample): void {
-    this.lastFix = sample;
-    this.overflowed(this.outbox.add(sample));
-    if (!this.link.connected) return;
-    if (this.clockWentBack(sample)) {
-      this.restartSampleOrder(sample);
-      return;
-    }
-    const significant =
-      this.lastSentPosition !== undefined &&
-      distanceKm(this.lastSentPosition, sample) * 1000 >= this.options.significantMoveMeters;
-    if (!this.sentSinceConnect || significant) {
-      this.requestFlush();
-    } else {
-      this.scheduleFlush();
-    }
-  }
-
-  private overflowed(dropped: number): void {
+  const overflowed = (dropped: number): void => {
     if (dropped > 0) {
-      this.link.report(
+      link.report(
         new NearbyError(
           ErrorCode.BUFFER_OVERFLOW,
-          `location buffer full (${this.options.maxBufferedSamples} samples): dropped the ${dropped} oldest unsent sample(s)`,
+          `location buffer full (${options.maxBufferedSamples} samples): dropped the ${dropped} oldest unsent sample(s)`,
         ),
       );
     }
-  }
-
-  /** The latest fix for a connection's `init`; the connection's sample order starts from it. */
-  initLocation(): LocationSample | undefined {
-    this.newestSentTimestamp = this.lastFix?.timestamp;
-    return this.lastFix;
-  }
-
-  /** The first snapshot of a connection arrived: a new connection starts without a pause. */
-  established(): void {
-    this.retryNotBefore = 0;
-    this.retryFailures = 0;
-    this.sentSinceConnect = false;
-  }
-
-  /** The server stored batch `seq`. */
-  acknowledged(seq: number, count: number): void {
-    if (this.outbox.remove(seq) > 0) this.retryFailures = 0;
-    this.notifier.emit('ack', { seq, count });
-  }
-
-  /** The server refused batch `seq` (if it is in flight) with `code`. */
-  refused(seq: number, code: string): void {
-    if (!this.outbox.isInFlight(seq)) return;
-    // Refused for good (invalid_location, invalid_frame): resending cannot succeed.
-    if (retryClassOf(code) === 'never') {
-      this.outbox.remove(seq);
-      return;
-    }
-    // history_unavailable, rate_limited, internal: the samples were not stored. Resend them
-    // with the next batch, but not before a short, growing delay so a struggling server is not
-    // hammered by early flushes.
-    this.outbox.requeue(seq);
-    this.retryFailures++;
-    const delay = Math.min(
-      Math.max(this.options.flushIntervalMs, RETRY_BASE_DELAY_MS),
-      RETRY_BASE_DELAY_MS * 2 ** (this.retryFailures - 1),
-    );
-    this.retryNotBefore = this.timers.now() + delay;
-    this.flushTimer = cancel(this.timers, this.flushTimer);
-    this.scheduleFlush();
-  }
-
-  /** The connection ended: batches in flight return to the buffer for the next connection. */
-  connectionLost(): void {
-    this.flushTimer = cancel(this.timers, this.flushTimer);
-    this.ackTimer = cancel(this.timers, this.ackTimer);
-    this.outbox.requeueAll();
-    this.sentSinceConnect = false;
-    this.newestSentTimestamp = undefined;
-  }
+  };
 
   /** Sends every unsent sample, in frames of at most `Limits.MAX_SAMPLES_PER_FRAME`. */
-  flush(): void {
-    this.flushTimer = cancel(this.timers, this.flushTimer);
-    if (!this.link.connected) return;
+  const flush = (): void => {
+    flushTimer.stop();
+    if (!link.connected) return;
     let sent = false;
-    while (this.outbox.unsentCount > 0) {
-      const frame = this.outbox.takeFrame(this.timers.now());
+    while (outbox.unsentCount > 0) {
+      const frame = outbox.takeFrame(timers.now());
       if (frame === undefined) break;
       // On failure the batch stays in flight and returns to the buffer with the connection.
-      if (!this.link.send(frame)) break;
+      if (!link.send(frame)) break;
       sent = true;
-      this.lastSentPosition = frame.samples[frame.samples.length - 1];
+      lastSentPosition = frame.samples[frame.samples.length - 1];
       for (const sample of frame.samples) {
-        if (this.newestSentTimestamp === undefined || sample.timestamp > this.newestSentTimestamp) {
-          this.newestSentTimestamp = sample.timestamp;
+        if (newestSentTimestamp === undefined || sample.timestamp > newestSentTimestamp) {
+          newestSentTimestamp = sample.timestamp;
         }
       }
     }
     if (sent) {
-      this.sentSinceConnect = true;
-      this.lastFlushAt = this.timers.now();
-      this.scheduleAckCheck();
+      sentSinceConnect = true;
+      lastFlushAt = timers.now();
+      scheduleAckCheck();
     }
-  }
+  };
 
   /**
    * A fix dated well before one already sent, yet current by this device's clock: the clock was
    * set back. The server orders a connection's samples by their timestamps, so this fix and the
    * ones after it would look old to it.
    */
-  private clockWentBack(sample: LocationSample): boolean {
-    const newest = this.newestSentTimestamp;
+  const clockWentBack = (sample: LocationSample): boolean => {
+    const newest = newestSentTimestamp;
     if (newest === undefined || newest - sample.timestamp <= CLOCK_SET_BACK_MS) return false;
-    return Math.abs(this.timers.now() - sample.timestamp) <= CLOCK_SET_BACK_MS;
-  }
+    return Math.abs(timers.now() - sample.timestamp) <= CLOCK_SET_BACK_MS;
+  };
 
   /**
    * Sends what was taken before the clock was set back, then an `init` with the new fix: an
    * init's location starts the connection's sample order afresh on the server. Its snapshot is
    * answered like a settings change.
    */
-  private restartSampleOrder(sample: LocationSample): void {
-    this.flush();
-    if (!this.link.connected) return;
-    if (this.link.send({ type: 'init', v: PROTOCOL_VERSION, location: sample })) {
-      this.sampleOrderRestarted();
-      this.newestSentTimestamp = sample.timestamp;
-      this.lastSentPosition = sample;
+  const restartSampleOrder = (sample: LocationSample): void => {
+    flush();
+    if (!link.connected) return;
+    if (link.send({ type: 'init', v: PROTOCOL_VERSION, location: sample })) {
+      sampleOrderRestarted();
+      newestSentTimestamp = sample.timestamp;
+      lastSentPosition = sample;
     }
-    this.scheduleFlush();
-  }
+    scheduleFlush();
+  };
 
   /** Flushes now, unless a transient refusal asked for a pause; then at the end of the pause. */
-  private requestFlush(): void {
-    const wait = this.retryNotBefore - this.timers.now();
-    if (wait <= 0) {
-      this.flush();
-      return;
-    }
-    this.flushTimer = cancel(this.timers, this.flushTimer);
-    this.flushTimer = after(this.timers, wait, () => {
-      this.flushTimer = undefined;
-      this.flush();
-    });
-  }
+  const requestFlush = (): void => {
+    const wait = retryNotBefore - timers.now();
+    if (wait <= 0) flush();
+    else flushTimer.start(wait);
+  };
 
   /** Arms the batch timer (one flush per `flushIntervalMs`) if samples wait and none is armed. */
-  private scheduleFlush(): void {
-    if (this.flushTimer !== undefined || !this.link.connected || this.outbox.unsentCount === 0) return;
-    const due = Math.max(this.lastFlushAt + this.options.flushIntervalMs, this.retryNotBefore);
-    this.flushTimer = after(this.timers, due - this.timers.now(), () => {
-      this.flushTimer = undefined;
-      this.flush();
-    });
-  }
+  const scheduleFlush = (): void => {
+    if (flushTimer.pending || !link.connected || outbox.unsentCount === 0) return;
+    const due = Math.max(lastFlushAt + options.flushIntervalMs, retryNotBefore);
+    flushTimer.start(due - timers.now());
+  };
 
   /**
    * Arms one timer for the oldest unacknowledged batch. A frame the server dropped without a
    * word (over its frame budget) would otherwise stay in flight until the next reconnect.
    */
-  private scheduleAckCheck(): void {
-    if (this.ackTimer !== undefined) return;
-    const oldest = this.outbox.oldestSentAt();
-    if (oldest === undefined) return;
-    this.ackTimer = after(this.timers, oldest + this.options.ackTimeoutMs - this.timers.now(), () => {
-      this.ackTimer = undefined;
-      if (!this.link.connected) return;
-      if (this.outbox.requeueSentBefore(this.timers.now() - this.options.ackTimeoutMs) > 0) this.scheduleFlush();
-      this.scheduleAckCheck();
-    });
-  }
+  const scheduleAckCheck = (): void => {
+    if (ackTimer.pending) return;
+    const oldest = outbox.oldestSentAt();
+    if (oldest !== undefined) ackTimer.start(oldest + options.ackTimeoutMs - timers.now());
+  };
+
+  /** Batches sent `ackTimeoutMs` ago and still unacknowledged go back to the buffer for the next flush. */
+  const ackTimedOut = (): void => {
+    if (!link.connected) return;
+    if (outbox.requeueSentBefore(timers.now() - options.ackTimeoutMs) > 0) scheduleFlush();
+    scheduleAckCheck();
+  };
+
+  return {
+    flush,
+
+    /** Every unacknowledged sample, in the order they were recorded. */
+    get samples(): LocationSample[] {
+      return outbox.all();
+    },
+
+    /** Samples not yet acknowledged (buffered plus in flight). */
+    get pendingSamples(): number {
+      return outbox.size;
+    },
+
+    /** Merges samples kept from an earlier run into the buffer and sends them if connected. */
+    restore(samples: LocationSample[]): void {
+      overflowed(outbox.restore(samples));
+      flush();
+    },
+
+    /**
+     * Takes a fix into the buffer and sends it at once if it is the first since the connection
+     * was (re)established or a significant move, else with the next batch.
+     */
+    record(sample: LocationSample): void {
+      lastFix = sample;
+      overflowed(outbox.add(sample));
+      if (!link.connected) return;
+      if (clockWentBack(sample)) {
+        restartSampleOrder(sample);
+        return;
+      }
+      const significant =
+        lastSentPosition !== undefined && distanceKm(lastSentPosition, sample) * 1000 >= options.significantMoveMeters;
+      if (!sentSinceConnect || significant) requestFlush();
+      else scheduleFlush();
+    },
+
+    /** The latest fix for a connection's `init`; the connection's sample order starts from it. */
+    initLocation(): LocationSample | undefined {
+      newestSentTimestamp = lastFix?.timestamp;
+      return lastFix;
+    },
+
+    /** The first snapshot of a connection arrived: a new connection starts without a pause. */
+    established(): void {
+      retryNotBefore = 0;
+      retryFailures = 0;
+      sentSinceConnect = false;
+    },
+
+    /** The server stored batch `seq`. */
+    acknowledged(seq: number, count: number): void {
+      if (outbox.remove(seq) > 0) retryFailures = 0;
+      notifier.emit('ack', { seq, count });
+    },
+
+    /** The server refused batch `seq` (if it is in flight) with `code`. */
+    refused(seq: number, code: string): void {
+      if (!outbox.isInFlight(seq)) return;
+      // Refused for good (invalid_location, invalid_frame): resending cannot succeed.
+      if (NEVER_RETRY_CODES.has(code)) {
+        outbox.remove(seq);
+        return;
+      }
+      // history_unavailable, rate_limited, internal: the samples were not stored. Resend them
+      // with the next batch, but not before a short, growing delay so a struggling server is not
+      // hammered by early flushes.
+      outbox.requeue(seq);
+      retryFailures++;
+      const delay = Math.min(
+        Math.max(options.flushIntervalMs, RETRY_BASE_DELAY_MS),
+        RETRY_BASE_DELAY_MS * 2 ** (retryFailures - 1),
+      );
+      retryNotBefore = timers.now() + delay;
+      flushTimer.stop();
+      scheduleFlush();
+    },
+
+    /** The connection ended: batches in flight return to the buffer for the next connection. */
+    connectionLost(): void {
+      flushTimer.stop();
+      ackTimer.stop();
+      outbox.requeueAll();
+      sentSinceConnect = false;
+      newestSentTimestamp = undefined;
+    },
+  };
 }

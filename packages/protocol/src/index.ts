@@ -1,5 +1,5 @@
 export { ErrorCode, CloseCode, LeaveReason, WIRE_ERROR_CODES } from './codes.js';
-export { ERROR_POLICY, CLOSE_POLICY, TERMINAL_CLOSE_CODES, retryClassOf } from './policy.js';
+export { ERROR_POLICY, CLOSE_POLICY, NEVER_RETRY_CODES, TERMINAL_CLOSE_CODES, retryClassOf } from './policy.js';
 export type { ErrorPolicy, ClosePolicy, RetryClass } from './policy.js';
 export type { WireErrorCode } from './codes.js';
 export { Limits, PROTOCOL_VERSION } from './limits.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CloseCode, ErrorCode, WIRE_ERROR_CODES } from './codes.js';
-import { CLOSE_POLICY, ERROR_POLICY, TERMINAL_CLOSE_CODES, retryClassOf } from './policy.js';
+import { CLOSE_POLICY, ERROR_POLICY, NEVER_RETRY_CODES, TERMINAL_CLOSE_CODES, retryClassOf } from './policy.js';
 
 describe('error and close policy', () => {
   it('names every error code, and its wire codes are exactly the ones error frames may carry', () => {
@@ -28,5 +28,12 @@ describe('error and close policy', () => {
 
   it('makes exactly 4000, 4001 and 4002 terminal (protocol.md §17)', () => {
     expect([...TERMINAL_CLOSE_CODES].sort()).toEqual([4000, 4001, 4002]);
+    const terminal = Object.entries(CLOSE_POLICY).filter(([, p]) => p.terminal).map(([code]) => Number(code));
+    expect([...TERMINAL_CLOSE_CODES].sort()).toEqual(terminal.sort());
+  });
+
+  it('lists exactly the error codes of retry class never in NEVER_RETRY_CODES', () => {
+    const never = Object.entries(ERROR_POLICY).filter(([, p]) => p.retry === 'never').map(([code]) => code);
+    expect([...NEVER_RETRY_CODES].sort()).toEqual(never.sort());
   });
 });
