@@ -22,5 +22,13 @@ export default [
     gzip: true,
     modifyEsbuildConfig: asAnApp,
   },
-  // The lead adds '@nearby/client/react' here once that entry exists.
+  {
+    // The provider and hooks with the client they wrap; React itself is the app's.
+    name: '@nearby/client/react',
+    path: 'packages/client/dist/react.js',
+    ignore: ['react'],
+    limit: '13.5 kB',
+    gzip: true,
+    modifyEsbuildConfig: asAnApp,
+  },
 ];
