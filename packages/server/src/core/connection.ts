@@ -2,12 +2,17 @@ import type { ClientFrame, WireErrorCode } from '@nearby/protocol';
 import { encodeError } from './frames.js';
 import { OutboundQueue, type FrameSink } from './outbound-queue.js';
 import type { Timers } from '../timers.js';
+import type { Backlog } from './flush-scheduler.js';
 import { TokenBucket, type TokenBucketOptions } from './token-bucket.js';
 
 /** The subset of a `ws` WebSocket a connection needs. */
 export interface ServerSocket {
   readonly bufferedAmount: number;
   send(data: string, callback?: (error?: Error) => void): void;
+  /** Stops reading from the peer (optional): while its parked frames wait, the socket is not read. */
+  pause?(): void;
+  /** Reads from the peer again. */
+  resume?(): void;
   close(code: number, reason: string): void;
   terminate(): void;
 }
@@ -53,6 +58,10 @@ export class Connection<U = unknown> {
   /** That newest sample, to recognise the same fix sent twice. */
   newestSample: { lat: number; lon: number; timestamp: number } | undefined;
   lastRateNoticeAt = Number.NEGATIVE_INFINITY;
+  /** Inbound messages parked until a slice handles them (`undefined`: a binary one). */
+  readonly inbox: Array<string | undefined> = [];
+  /** This connection's parked frames as the scheduler drains them. */
+  backlog: Backlog | undefined;
   /** Frames that arrived while `init` was being handled, replayed after it. */
   readonly deferred: ClientFrame[] = [];
 

@@ -11,6 +11,10 @@ import type { VersionClock } from './version-clock.js';
 /** Counters exposed by `server.stats()`. */
 export interface CoreCounters {
   framesIn: number;
+  /** Inbound frames parked because the event-loop turn's inbound budget was spent. */
+  framesParked: number;
+  /** Own live positions skipped because a newer one from the same device was parked right behind. */
+  liveSamplesCoalesced: number;
   framesDropped: number;
   invalidFrames: number;
   locationFrames: number;
@@ -40,6 +44,8 @@ export interface CoreCounters {
 export function zeroCounters(): CoreCounters {
   return {
     framesIn: 0,
+    framesParked: 0,
+    liveSamplesCoalesced: 0,
     framesDropped: 0,
     invalidFrames: 0,
     locationFrames: 0,

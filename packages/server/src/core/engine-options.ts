@@ -42,6 +42,12 @@ export interface NearbyEngineOptions {
    * Default 0.1 (100 m); 0 sends on every move.
    */
   distanceRefreshKm?: number;
+  /**
+   * Inbound frames handled per event-loop turn as they arrive; beyond that they are parked and
+   * handled in slices of this size after the turn's I/O, so flushes and timers keep running
+   * under overload. Default 64.
+   */
+  inboundSliceFrames?: number;
   /** Per-connection token buckets. */
   rateLimit?: {
     /** Every inbound frame. Default capacity 40, 20 per second. */
@@ -89,6 +95,7 @@ export interface ResolvedEngineOptions {
   inactiveAfterMs: number;
   maxFriends: number;
   distanceRefreshKm: number;
+  inboundSliceFrames: number;
   frameLimit: TokenBucketOptions;
   locationLimit: TokenBucketOptions;
   maxConsecutiveDrops: number;
@@ -170,6 +177,8 @@ export function resolveEngineOptions(options: NearbyEngineOptions): ResolvedEngi
   if (radiusKm > maxRadiusKm) throw invalidOption(`radiusKm (${radiusKm}) must not exceed maxRadiusKm (${maxRadiusKm})`);
   const maxFriends = positiveOption('maxFriends', options.maxFriends, 5000);
   if (!Number.isInteger(maxFriends)) throw invalidOption('maxFriends must be an integer');
+  const inboundSliceFrames = positiveOption('inboundSliceFrames', options.inboundSliceFrames, 64);
+  if (!Number.isInteger(inboundSliceFrames)) throw invalidOption('inboundSliceFrames must be an integer');
   const timers = options.timers ?? globalTimers;
   const random = options.random ?? globalRandom;
   return {
@@ -179,6 +188,7 @@ export function resolveEngineOptions(options: NearbyEngineOptions): ResolvedEngi
     inactiveAfterMs: positiveOption('inactiveAfterMs', options.inactiveAfterMs, 600_000),
     maxFriends,
     distanceRefreshKm: positiveOption('distanceRefreshKm', options.distanceRefreshKm, 0.1, { allowZero: true }),
+    inboundSliceFrames,
     frameLimit: bucket('rateLimit.frames', options.rateLimit?.frames, { capacity: 40, refillPerSecond: 20 }),
     locationLimit: bucket('rateLimit.locations', options.rateLimit?.locations, { capacity: 20, refillPerSecond: 0.5 }),
     maxConsecutiveDrops: positiveOption('rateLimit.maxConsecutiveDrops', options.rateLimit?.maxConsecutiveDrops, 100),

@@ -11,9 +11,16 @@ import { decodeClientFrame } from '@nearby/protocol/schemas';
 import type { HistorySample } from '../adapters/types.js';
 import { Connection, type ServerSocket } from './connection.js';
 import type { EngineConnection, EngineContext } from './context.js';
-import { FlushScheduler } from './flush-scheduler.js';
+import { FlushScheduler, type Backlog } from './flush-scheduler.js';
 import { encodeAck, encodePong } from './frames.js';
 import type { LocalUser } from './local-user.js';
+
+/**
+ * Most frames parked per connection; at this many its socket stops being read until a slice
+ * handled some. Parked frames are cheap (their text), and parked, a device's location frames in
+ * a row share one live update, so under overload frames wait here rather than in the network.
+ */
+const MAX_PARKED_FRAMES = 256;
 
 /**
  * The connections of this process and what their frames do: admission (rate limits,
@@ -31,10 +38,13 @@ export class Sessions {
   #nextConnectionId = 1;
   /** Waiting for the last connection to be released (drain, close). */
   #whenEmpty: Array<() => void> = [];
+  /** While a backlog is drained: the newest own sample of its run of location frames, not yet applied. */
+  #pendingLive: { connection: EngineConnection; user: LocalUser; sample: LocationSample } | undefined;
+  #draining = false;
 
   constructor(ctx: EngineContext) {
     this.#ctx = ctx;
-    this.#flushes = new FlushScheduler(ctx.options.timers);
+    this.#flushes = new FlushScheduler({ timers: ctx.options.timers, sliceSize: ctx.options.inboundSliceFrames });
   }
 
   get size(): number {
@@ -73,13 +83,69 @@ export class Sessions {
         socket.terminate();
       },
     );
+    const backlog: Backlog = {
+      drain: (max) => this.#drain(connection, max),
+      get parked() {
+        return connection.inbox.length > 0;
+      },
+    };
+    connection.backlog = backlog;
     this.#connections.add(connection);
     return connection;
   }
 
-  /** Handles one inbound WebSocket message (`undefined`: a binary one). Never throws. */
+  /**
+   * Takes one inbound WebSocket message (`undefined`: a binary one). Never throws. It is handled
+   * at once while the turn's inbound budget lasts; after that it is parked behind the
+   * connection's earlier frames and handled in a slice of the check phase, in order.
+   */
   receive(connection: EngineConnection, data: string | undefined): void {
     if (connection.phase === 'closed') return;
+    const inbox = connection.inbox;
+    if (inbox.length === 0 && this.#flushes.take()) {
+      this.#handle(connection, data);
+      return;
+    }
+    if (inbox.length === 0) this.#flushes.defer(connection.backlog!);
+    inbox.push(data);
+    // Enough parked: let the peer's further frames wait in the network until these are handled.
+    if (inbox.length === MAX_PARKED_FRAMES) connection.socket.pause?.();
+    this.#ctx.counters.framesParked++;
+  }
+
+  /** Handles up to `max` parked frames of `connection`; consecutive location frames share one live update. */
+  #drain(connection: EngineConnection, max: number): number {
+    const inbox = connection.inbox;
+    const paused = inbox.length >= MAX_PARKED_FRAMES;
+    const batch = inbox.splice(0, Math.min(max, inbox.length));
+    this.#draining = true;
+    try {
+      for (const data of batch) {
+        if (connection.phase === 'closed') break;
+        this.#handle(connection, data);
+      }
+    } finally {
+      this.#draining = false;
+      this.#applyPendingLive();
+    }
+    if (connection.phase === 'closed') inbox.length = 0;
+    else if (paused && inbox.length < MAX_PARKED_FRAMES) connection.socket.resume?.();
+    return batch.length;
+  }
+
+  /** Applies the live position held back while draining, in the user's order. */
+  #applyPendingLive(): void {
+    const pending = this.#pendingLive;
+    if (pending === undefined) return;
+    this.#pendingLive = undefined;
+    const { connection, user, sample } = pending;
+    user.order(
+      () => this.#ctx.users.applyOwnSample(user, connection, sample, false),
+      (error) => this.#ctx.report('location update failed', error),
+    );
+  }
+
+  #handle(connection: EngineConnection, data: string | undefined): void {
     const { counters } = this.#ctx;
     counters.framesIn++;
     const now = this.#ctx.now();
@@ -132,6 +198,8 @@ export class Sessions {
   }
 
   #dispatch(connection: EngineConnection, frame: ClientFrame): void {
+    // A held-back live position goes first: every other frame sees the user as it was sent.
+    if (frame.type !== 'location' && frame.type !== 'ping') this.#applyPendingLive();
     if (frame.type === 'ping') {
       connection.queue.control(encodePong(frame.id, this.#ctx.now()));
       return;
@@ -263,6 +331,19 @@ export class Sessions {
         connection.sendError(ErrorCode.HISTORY_UNAVAILABLE, message, { seq: frame.seq, frameType: 'location' });
       },
     );
+    if (this.#draining) {
+      // Parked location frames in a row: every sample is stored and acked, but only the newest
+      // becomes the live position (latest wins, before any fan-out is spent on the others).
+      const pending = this.#pendingLive;
+      if (pending !== undefined && pending.connection === connection) {
+        counters.liveSamplesCoalesced++;
+        if (pending.sample.timestamp > newest.timestamp) return;
+      } else {
+        this.#applyPendingLive();
+      }
+      this.#pendingLive = { connection, user, sample: newest };
+      return;
+    }
     // In order behind every change of the user still in progress: a position sent after
     // "sharing off" is never shared, whatever that change is still waiting for.
     user.order(
