@@ -76,11 +76,11 @@ export function usage(): string {
   const lines = [
     'Usage: pnpm bench [-- options]          quick comparison, under 2 minutes',
     '       pnpm bench -- --mode ramp         raise the load until p99 ≥ 100 ms or errors, about 10 minutes',
-    '       pnpm bench:smoke                  tiny run of all three contenders (CI)',
+    '       pnpm bench:smoke                  tiny run of the contenders (CI)',
     '',
     'Options:',
     `  --${'mode'.padEnd(20)} quick | ramp | smoke (quick)`,
-    `  --${'contenders'.padEnd(20)} comma-separated subset of ${CONTENDERS.join(',')} (all)`,
+    `  --${'contenders'.padEnd(20)} comma-separated subset of ${CONTENDERS.join(',')} (all; smoke: all but nearby-memory)`,
     ...Object.entries(NUMBERS).map(([name, spec]) => `  --${name.padEnd(20)} ${spec.help}; ${spec.min}…${spec.max}`),
     `  --${'ramp-rates'.padEnd(20)} ramp: offered updates/s per step, comma-separated (${RAMP_RATES.join(',')})`,
     `  --${'cpu-prof'.padEnd(20)} start the server child with --cpu-prof --cpu-prof-dir bench/results/profiles and print its hottest functions during the window`,
@@ -133,7 +133,8 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
   };
   const given = (name: NumberOption): boolean => raw[name] !== undefined;
 
-  let contenders: Contender[] = [...CONTENDERS];
+  // Smoke (CI) leaves out Nearby in memory, the same server as `nearby` without Redis, to stay short.
+  let contenders: Contender[] = mode === 'smoke' ? CONTENDERS.filter((name) => name !== 'nearby-memory') : [...CONTENDERS];
   if (typeof raw.contenders === 'string') {
     const names = raw.contenders.split(',').map((name) => name.trim()).filter((name) => name !== '');
     const unknown = names.filter((name) => !(CONTENDERS as readonly string[]).includes(name));

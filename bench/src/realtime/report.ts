@@ -2,7 +2,7 @@
 import type { Machine } from '../common/environment.js';
 import { fmt } from '../common/stats.js';
 import type { StampCheck } from './stamp.js';
-import type { Contender } from './ipc.js';
+import { filtersOnServer, isNearby, type Contender } from './ipc.js';
 import type { BenchOptions } from './options.js';
 import type { LevelResult, StepResult } from './run.js';
 
@@ -28,7 +28,13 @@ export interface Check {
   detail: string;
 }
 
-const LABEL: Record<Contender, string> = { nearby: 'Nearby', socketio: 'Socket.IO + Redis adapter', 'ws-ceiling': 'bare ws relay (ceiling)' };
+export const LABEL: Record<Contender, string> = {
+  nearby: 'Nearby',
+  'nearby-memory': 'Nearby in memory',
+  socketio: 'Socket.IO + Redis adapter',
+  'ws-ceiling': 'bare ws relay (ceiling)',
+  ideal: 'ideal server',
+};
 
 const ms = (value: number) => (value === Number.POSITIVE_INFINITY ? '∞' : fmt(value, value < 10 ? 2 : 1));
 const pct = (value: number, digits = 1) => (Number.isFinite(value) ? `${fmt(value * 100, digits)} %` : '—');
@@ -56,28 +62,61 @@ function resultsTable(rows: Array<{ level: LevelResult; step: StepResult }>): st
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |',
     ...rows.map(
       ({ level, step }) =>
-        `| ${LABEL[level.contender]} | ${fmt(step.sentPerSecond)} | ${fmt(step.deliveredPerSecond)} | ${pct(step.deliveryRatio)} | ${fmt(step.framesPerSecond)} | ${ms(step.latency.p50)} | ${ms(step.latency.p95)} | ${ms(step.latency.p99)} | ${ms(step.latency.max)} | ${pct(step.serverCpuShare, 0)} | ${fmt(step.serverCpuSecondsPer1000Deliveries, 3)} | ${kib(level.rssPerConnectionBytes)} | ${fmt(step.redisCommandsPerUpdate, 2)} | ${errorsOf(step)} | ${fmt(step.disconnects)} | ${step.contender === 'nearby' ? fmt(step.unanswered) : 'n/a'} |`,
+        `| ${LABEL[level.contender]} | ${fmt(step.sentPerSecond)} | ${fmt(step.deliveredPerSecond)} | ${pct(step.deliveryRatio)} | ${fmt(step.framesPerSecond)} | ${ms(step.latency.p50)} | ${ms(step.latency.p95)} | ${ms(step.latency.p99)} | ${ms(step.latency.max)} | ${pct(step.serverCpuShare, 0)} | ${fmt(step.serverCpuSecondsPer1000Deliveries, 3)} | ${kib(level.rssPerConnectionBytes)} | ${fmt(step.redisCommandsPerUpdate, 2)} | ${errorsOf(step)} | ${fmt(step.disconnects)} | ${isNearby(step.contender) ? fmt(step.unanswered) : 'n/a'} |`,
     ),
   ];
 }
 
 function ratioRows(rows: Array<{ level: LevelResult; step: StepResult }>): string[] {
-  const nearby = rows.find((row) => row.level.contender === 'nearby');
-  if (nearby === undefined) return [];
-  const others = rows.filter((row) => row.level.contender !== 'nearby');
-  if (others.length === 0) return [];
-  const lines = [
-    '| Nearby ÷ … | p50 | p99 | Delivered/s | Frames recv/s | Server CPU s / 1000 deliveries | Server CPU | RSS / conn | Redis cmds / update |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ];
-  for (const other of others) {
-    const a = nearby.step;
-    const b = other.step;
+  const lines: string[] = [];
+  for (const nearby of rows.filter((row) => isNearby(row.level.contender))) {
+    // The ideal server first: it is the target, the others are points of reference.
+    const others = rows
+      .filter((row) => !isNearby(row.level.contender))
+      .sort((a, b) => Number(b.level.contender === 'ideal') - Number(a.level.contender === 'ideal'));
+    if (others.length === 0) continue;
+    if (lines.length > 0) lines.push('');
     lines.push(
-      `| ${LABEL[other.level.contender]} | ${x(a.latency.p50 / b.latency.p50)} | ${x(a.latency.p99 / b.latency.p99)} | ${x(a.deliveredPerSecond / b.deliveredPerSecond)} | ${x(a.framesPerSecond / b.framesPerSecond)} | ${x(a.serverCpuSecondsPer1000Deliveries / b.serverCpuSecondsPer1000Deliveries)} | ${x(a.serverCpuShare / b.serverCpuShare)} | ${x(nearby.level.rssPerConnectionBytes / other.level.rssPerConnectionBytes)} | ${x(a.redisCommandsPerUpdate / b.redisCommandsPerUpdate)} |`,
+      `| ${LABEL[nearby.level.contender]} ÷ … | p50 | p99 | Delivered/s | Frames recv/s | Server CPU s / 1000 deliveries | Server CPU | RSS / conn | Redis cmds / update |`,
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     );
+    for (const other of others) {
+      const a = nearby.step;
+      const b = other.step;
+      const label = other.level.contender === 'ideal' ? `**${LABEL.ideal}**` : LABEL[other.level.contender];
+      lines.push(
+        `| ${label} | ${x(a.latency.p50 / b.latency.p50)} | ${x(a.latency.p99 / b.latency.p99)} | ${x(a.deliveredPerSecond / b.deliveredPerSecond)} | ${x(a.framesPerSecond / b.framesPerSecond)} | ${x(a.serverCpuSecondsPer1000Deliveries / b.serverCpuSecondsPer1000Deliveries)} | ${x(a.serverCpuShare / b.serverCpuShare)} | ${x(nearby.level.rssPerConnectionBytes / other.level.rssPerConnectionBytes)} | ${x(a.redisCommandsPerUpdate / b.redisCommandsPerUpdate)} |`,
+      );
+    }
   }
   return lines;
+}
+
+/** Ramp: each Nearby variant's held rate and CPU per delivery against the ideal server's and Socket.IO's. */
+function rampRatioLines(report: Report): string[] {
+  const ramp = report.ramp ?? [];
+  const lines: string[] = [];
+  // CPU per 1000 deliveries at the highest step both contenders held.
+  const cpuAtCommonStep = (a: Contender, b: Contender): string => {
+    const held = (c: Contender) => new Map(report.levels.filter((l) => l.contender === c).flatMap((l) => l.steps).filter((s) => s.held).map((s) => [Math.round(s.offeredPerSecond), s]));
+    const ha = held(a);
+    const hb = held(b);
+    const common = [...ha.keys()].filter((rate) => hb.has(rate)).sort((p, q) => q - p)[0];
+    if (common === undefined) return 'no step held by both';
+    const sa = ha.get(common)!;
+    const sb = hb.get(common)!;
+    return `CPU per delivery ${x(sa.serverCpuSecondsPer1000Deliveries / sb.serverCpuSecondsPer1000Deliveries)} and p99 ${x(sa.latency.p99 / sb.latency.p99)} at ${fmt(common)} updates/s`;
+  };
+  for (const nearby of ramp.filter((r) => isNearby(r.contender))) {
+    for (const otherName of ['ideal', 'socketio'] as const) {
+      const other = ramp.find((r) => r.contender === otherName);
+      if (other === undefined) continue;
+      lines.push(
+        `- ${LABEL[nearby.contender]} ÷ ${LABEL[otherName]}: held rate ${other.heldUpdatesPerSecond > 0 ? x(nearby.heldUpdatesPerSecond / other.heldUpdatesPerSecond) : '—'} (${fmt(nearby.heldUpdatesPerSecond)} vs ${fmt(other.heldUpdatesPerSecond)} updates/s); ${cpuAtCommonStep(nearby.contender, otherName)}.`,
+      );
+    }
+  }
+  return lines.length === 0 ? [] : ['### Ratios (same run)', '', ...lines, ''];
 }
 
 function detailRows(rows: Array<{ level: LevelResult; step: StepResult }>): string[] {
@@ -90,7 +129,7 @@ function detailRows(rows: Array<{ level: LevelResult; step: StepResult }>): stri
         .slice(0, 5)
         .map(([name, n]) => `${name} ${fmt(n)}`)
         .join(', ');
-      return `| ${LABEL[level.contender]} | ${fmt(level.connect.ms / 1000, 1)} | ${fmt(step.entriesPerSecond)} | ${level.contender === 'nearby' ? 'n/a' : fmt(step.filteredOutPerSecond)} | ${level.contender === 'nearby' ? fmt(step.repeatedEntries / step.windowSeconds) : 'n/a'} | ${level.contender === 'nearby' ? fmt(step.viewerMoveEntries / step.windowSeconds) : 'n/a'} | ${fmt(step.expectation.expectedDeliveries)} | ${fmt(step.deliveries)} | ${ms(step.p99WithMissingMs)} | ${ms(step.serverLoopDelay.p99Ms)} / ${ms(step.serverLoopDelay.maxMs)} | ${kib(level.heapPerConnectionBytes)} | ${pct(step.redisCpuShare, 0)} | ${pct(step.generatorCpuShare, 0)} | ${ms(step.sendLagP99Ms)} / ${ms(step.sendLagMaxMs)} | ${commands || '—'} |`;
+      return `| ${LABEL[level.contender]} | ${fmt(level.connect.ms / 1000, 1)} | ${fmt(step.entriesPerSecond)} | ${filtersOnServer(level.contender) ? 'n/a' : fmt(step.filteredOutPerSecond)} | ${filtersOnServer(level.contender) ? fmt(step.repeatedEntries / step.windowSeconds) : 'n/a'} | ${filtersOnServer(level.contender) ? fmt(step.viewerMoveEntries / step.windowSeconds) : 'n/a'} | ${fmt(step.expectation.expectedDeliveries)} | ${fmt(step.deliveries)} | ${ms(step.p99WithMissingMs)} | ${ms(step.serverLoopDelay.p99Ms)} / ${ms(step.serverLoopDelay.maxMs)} | ${kib(level.heapPerConnectionBytes)} | ${pct(step.redisCpuShare, 0)} | ${pct(step.generatorCpuShare, 0)} | ${ms(step.sendLagP99Ms)} / ${ms(step.sendLagMaxMs)} | ${commands || '—'} |`;
     }),
   ];
 }
@@ -126,6 +165,7 @@ function rampSection(report: Report): string[] {
         `| ${LABEL[r.contender]} | **${r.heldEquivalentUsers > 0 ? fmt(r.heldEquivalentUsers) : 'none'}**${r.reachedTop ? ' (top step; more not tried)' : ''} | ${fmt(r.heldUpdatesPerSecond)} | ${r.firstFailure ?? '—'} |`,
     ),
     '',
+    ...rampRatioLines(report),
     '| Contender | N | C | Equivalent users | Offered upd/s | Sent/s | Delivered/s | Ratio | Frames/s | p50 | p99 | p99 incl. missing | Server loop delay max | Server CPU | Gen CPU | All CPU | Redis cmds/upd | Held | Why not |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
   ];
@@ -223,7 +263,7 @@ export function toMarkdown(report: Report): string {
       '',
       ...ratioRows(rows),
       '',
-      'Each cell is Nearby\'s figure divided by the other contender\'s: below 1× means Nearby is faster / cheaper / sends less; above 1× for delivered/s means it delivers more.',
+      'Each cell is Nearby\'s figure divided by the other contender\'s: below 1× means Nearby is faster / cheaper / sends less; above 1× for delivered/s means it delivers more. The ideal server (radius filter, no validation, no Redis, one `JSON.stringify` + `send` per viewer in range) is the floor to compare CPU per delivery with.',
       '',
       '### Details',
       '',
