@@ -1,6 +1,7 @@
 /** Command-line options of `pnpm bench` (realtime benchmark), their defaults per mode, and validation. */
 import { parseArgs } from 'node:util';
 import { CONTENDERS, type Contender } from './ipc.js';
+import type { FriendGraphKind } from './scenario.js';
 
 export type Mode = 'quick' | 'ramp' | 'smoke';
 
@@ -12,6 +13,10 @@ export interface StepPlan {
 
 export interface BenchOptions {
   mode: Mode;
+  /** The named scenario: `uniform` (random friends in a 24 km square) or `city` (locality-biased friends in 40 km). */
+  scenario: FriendGraphKind;
+  /** `city`: online friends that are neighbours in the locality order. */
+  nearFriends: number;
   contenders: Contender[];
   /** N: connections (online users). In ramp mode, set only when given (then fixed for every step). */
   connections: number;
@@ -47,13 +52,14 @@ interface NumberSpec {
 }
 
 const NUMBERS = {
-  connections: { min: 2, max: 12_000, integer: true, help: 'N: connections = online users (quick 2000, smoke 100; ramp: 1000/2000/4000/8000 by rate)' },
-  friends: { min: 2, max: 5_000, integer: true, help: 'F: friends per user, online and offline (400)' },
+  connections: { min: 2, max: 12_000, integer: true, help: 'N: connections = online users (quick 2000, city 5000, smoke 100; ramp: 1000/2000/4000/8000 by rate, city 5000)' },
+  friends: { min: 2, max: 5_000, integer: true, help: 'F: friends per user, online and offline (uniform 400, city 100)' },
+  'near-friends': { min: 0, max: 5_000, integer: true, help: 'city: online friends that are neighbours in the locality order, even (6)' },
   period: { min: 1, max: 3_600, integer: false, help: 'T: simulated seconds between two location updates of a user (30)' },
   compression: { min: 0.01, max: 10_000, integer: false, help: 'C: time compression, a user sends every T/C real seconds (quick 15, smoke 30)' },
   rate: { min: 1, max: 100_000, integer: false, help: 'offered location updates per second; sets C = rate × T / N (instead of --compression)' },
-  'online-share': { min: 0.01, max: 1, integer: false, help: 'share of friends online (0.1 → 40 of 400)' },
-  'area-km': { min: 1, max: 1_000, integer: false, help: 'side of the square the users live in, km (24: about 25 % of pairs within 8 km)' },
+  'online-share': { min: 0.01, max: 1, integer: false, help: 'share of friends online (uniform 0.1 → 40 of 400; city 0.5 → 50 of 100)' },
+  'area-km': { min: 1, max: 1_000, integer: false, help: 'side of the square the users live in, km (uniform 24: about 25 % of pairs within 8 km; city 38)' },
   seed: { min: 0, max: 2 ** 31 - 1, integer: true, help: 'seed of the scenario (1)' },
   generators: { min: 1, max: 8, integer: true, help: 'load generator processes (2)' },
   'warmup-seconds': { min: 0, max: 60, integer: false, help: 'load before each measured window (quick 4, ramp 3, smoke 1)' },
@@ -80,6 +86,7 @@ export function usage(): string {
     '',
     'Options:',
     `  --${'mode'.padEnd(20)} quick | ramp | smoke (quick)`,
+    `  --${'scenario'.padEnd(20)} uniform | city (uniform): random friends in a 24 km square, or 5000 users with locality-biased friends in 38 km`,
     `  --${'contenders'.padEnd(20)} comma-separated subset of ${CONTENDERS.join(',')} (all; smoke: all but nearby-memory)`,
     ...Object.entries(NUMBERS).map(([name, spec]) => `  --${name.padEnd(20)} ${spec.help}; ${spec.min}…${spec.max}`),
     `  --${'ramp-rates'.padEnd(20)} ramp: offered updates/s per step, comma-separated (${RAMP_RATES.join(',')})`,
@@ -102,6 +109,7 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
     options: {
       ...Object.fromEntries(Object.keys(NUMBERS).map((name) => [name, { type: 'string' as const }])),
       mode: { type: 'string' },
+      scenario: { type: 'string' },
       contenders: { type: 'string' },
       'ramp-rates': { type: 'string' },
       'cpu-prof': { type: 'boolean' },
@@ -120,6 +128,10 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
   const raw = values as Record<string, string | boolean | undefined>;
   const mode = (raw.mode ?? 'quick') as string;
   if (mode !== 'quick' && mode !== 'ramp' && mode !== 'smoke') throw new UsageError(`--mode must be quick, ramp or smoke, got ${mode}`);
+
+  const scenario = (raw.scenario ?? 'uniform') as string;
+  if (scenario !== 'uniform' && scenario !== 'city') throw new UsageError(`--scenario must be uniform or city, got ${scenario}`);
+  const city = scenario === 'city';
 
   const read = (name: NumberOption, fallback: number): number => {
     const spec: NumberSpec = NUMBERS[name];
@@ -148,15 +160,20 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
     ramp: { connections: 2_000, compression: 15, warmup: 3, seconds: 8, cooldown: 2 },
   }[mode];
   const periodSeconds = read('period', 30);
-  const connections = read('connections', defaults.connections);
+  // The city: 5000 users at 1000 updates/s (C = 6 at T = 30 s) unless told otherwise.
+  const connections = read('connections', city && mode !== 'smoke' ? 5_000 : defaults.connections);
+  if (city && mode === 'quick' && !given('compression') && !given('rate')) defaults.compression = (1_000 * periodSeconds) / connections;
   if (given('rate') && given('compression')) throw new UsageError('give either --rate or --compression, not both');
   const compression = given('rate') ? (read('rate', 0) * periodSeconds) / connections : read('compression', defaults.compression);
   const periodMs = (periodSeconds * 1000) / compression;
   if (mode !== 'ramp' && periodMs < 50) {
     throw new UsageError(`a user would send every ${periodMs.toFixed(1)} ms (T/C); keep T/C ≥ 50 ms (lower --compression or --rate, or raise --connections)`);
   }
-  const friends = read('friends', 400);
-  const onlineShare = read('online-share', 0.1);
+  const friends = read('friends', city ? 100 : 400);
+  const onlineShare = read('online-share', city ? 0.5 : 0.1);
+  const nearFriends = read('near-friends', city ? 6 : 0);
+  if (!city && given('near-friends')) throw new UsageError('--near-friends needs --scenario city');
+  if (nearFriends % 2 !== 0) throw new UsageError(`--near-friends must be even (half on either side in the locality order), got ${nearFriends}`);
 
   let rampSteps: StepPlan[] = [];
   if (mode === 'ramp') {
@@ -169,7 +186,7 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
       rates = [...rates].sort((a, b) => a - b);
     }
     rampSteps = rates.map((rate) => {
-      const n = given('connections') ? connections : rampConnections(rate);
+      const n = given('connections') || city ? connections : rampConnections(rate);
       const c = (rate * periodSeconds) / n;
       if ((periodSeconds * 1000) / c < 50) throw new UsageError(`ramp step at ${rate}/s with ${n} connections would send every ${((periodSeconds * 1000) / c).toFixed(1)} ms per user; raise --connections`);
       return { connections: n, compression: c };
@@ -180,13 +197,15 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
 
   return {
     mode,
+    scenario,
+    nearFriends,
     contenders,
     connections,
     friends,
     periodSeconds,
     compression,
     onlineShare,
-    areaKm: read('area-km', 24),
+    areaKm: read('area-km', city ? 38 : 24),
     radiusKm: 8,
     speedMps: 1.4,
     seed: read('seed', 1),

@@ -239,14 +239,15 @@ export function toMarkdown(report: Report): string {
     '',
     '## Scenario',
     '',
-    `- ${anyLevel === undefined ? '' : `${fmt(anyLevel.onlineFriendsPerUser)} online + ${fmt(anyLevel.offlineFriendsPerUser)} offline friends per user (F = ${fmt(o.friends)}, ${pct(o.onlineShare, 0)} online; friendships among online users symmetric)`}; users in a ${fmt(o.areaKm)} km square around Seoul, walking at ${o.speedMps} m/s of simulated time; radius ${o.radiusKm} km; seed ${o.seed}.`,
+    `- Scenario **${o.scenario}**: ${o.scenario === 'city' ? `locality-biased friend graph, ${fmt(o.nearFriends)} online friends per user are neighbours in the locality order of home positions (1 km rows, snake), the others random` : 'online friends chosen at random (circulant graph over a random order)'}.`,
+    `- ${anyLevel === undefined ? '' : `${fmt(anyLevel.onlineFriendsPerUser, 1)} online (mean) + ${fmt(anyLevel.offlineFriendsPerUser)} offline friends per user (F = ${fmt(o.friends)}, ${pct(o.onlineShare, 0)} online; friendships among online users symmetric)`}; users in a ${fmt(o.areaKm)} km square around Seoul, walking at ${o.speedMps} m/s of simulated time; radius ${o.radiusKm} km; seed ${o.seed}.`,
     `- Each user sends one location update every T / C = ${o.periodSeconds} s / C real seconds at a random phase (open loop). ${o.mode === 'ramp' ? 'N and C per step below.' : `N = ${fmt(o.connections)} connections, C = ${fmt(o.compression, 1)}: offered ${fmt((o.connections * o.compression) / o.periodSeconds)} updates/s = **${fmt(o.connections * o.compression)} equivalent users** at T = ${o.periodSeconds} s.`}`,
     `- Per step: ${o.warmupSeconds} s warm-up, ${o.seconds} s measured window, ${o.cooldownSeconds} s of continued load while the window's updates are delivered (+0.5 s). Deliveries are attributed to the window by their send time.`,
     `- Online friends within ${o.radiusKm} km: ${report.levels
       .filter((level) => level.steps.length > 0)
       .map((level) => `${pct(level.steps[0]!.expectation.inRangeShare)} (${level.contender}, N=${fmt(level.connections)}, during the window)`)
       .slice(0, 3)
-      .join('; ')}; at the start positions ${anyLevel === undefined ? '—' : pct(anyLevel.initialInRangeShare)}.`,
+      .join('; ')}; at the start positions ${anyLevel === undefined ? '—' : `${pct(anyLevel.initialInRangeShare)} = ${fmt(anyLevel.initialInRangeShare * anyLevel.onlineFriendsPerUser, 1)} of ${fmt(anyLevel.onlineFriendsPerUser, 1)} online friends`}.`,
     '- Latency: from the sender\'s send instant to the friend\'s receipt, across processes (the send time rides in the latitude, decoded with the shared wall clock). Only deliveries count: new positions of friends within the radius (after the client-side filter for Socket.IO and the ws relay, which send every friend update).',
     '',
   ];

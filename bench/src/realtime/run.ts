@@ -276,6 +276,8 @@ export async function runLevel(ctx: RunContext, contender: Contender, steps: Ste
   const { options } = ctx;
   const connections = steps[0]!.connections;
   const scenarioParams: ScenarioParams = {
+    graph: options.scenario,
+    nearFriends: options.nearFriends,
     users: connections,
     friends: options.friends,
     onlineShare: options.onlineShare,
@@ -290,7 +292,7 @@ export async function runLevel(ctx: RunContext, contender: Contender, steps: Ste
     contender,
     connections,
     scenario: scenarioParams,
-    onlineFriendsPerUser: scenario.onlineDegree,
+    onlineFriendsPerUser: scenario.meanOnlineDegree(),
     offlineFriendsPerUser: scenario.offlineFriends,
     initialInRangeShare: initialInRangeShare(scenario),
     connect: { ms: Number.NaN, failed: 0, firstError: undefined },
@@ -327,7 +329,7 @@ export async function runLevel(ctx: RunContext, contender: Contender, steps: Ste
     const before = await server.stats(true);
     level.rssBeforeBytes = before.rssBytes;
 
-    console.log(`\n[${contender}] N=${connections} connections, ${scenario.onlineDegree} online + ${scenario.offlineFriends} offline friends each; connecting…`);
+    console.log(`\n[${contender}] N=${connections} connections, ${level.onlineFriendsPerUser.toFixed(1)} online + ${scenario.offlineFriends} offline friends each; connecting…`);
     for (let slot = 0; slot < options.generators; slot++) generators.push(new GeneratorHandle(ctx.children, slot));
     const clocks = await Promise.all(generators.map((generator) => generator.clock()));
     level.clockOffsetMs = Math.max(...clocks.map((c) => Math.abs(c.offsetMs)));
