@@ -230,9 +230,15 @@ class Generator {
     }
   }
 
+  /** The loopback address this user connects from (several, so one address's ephemeral ports are not the limit). */
+  #localAddress(user: SimUser): string | undefined {
+    const addresses = this.#setup.sourceAddresses;
+    return addresses.length === 0 ? undefined : addresses[user.index % addresses.length];
+  }
+
   #openWs(user: SimUser, url: string, headers: Record<string, string>, ready: (resolve: () => void) => (data: WebSocket.RawData) => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(url, { headers, perMessageDeflate: false });
+      const ws = new WebSocket(url, { headers, perMessageDeflate: false, localAddress: this.#localAddress(user) });
       user.ws = ws;
       let settled = false;
       const timer = setTimeout(() => fail(new Error(`${user.id}: not ready within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
@@ -299,6 +305,8 @@ class Generator {
         reconnection: false,
         forceNew: true,
         timeout: CONNECT_TIMEOUT_MS,
+        // engine.io-client passes `localAddress` on to `ws` in Node.js; its types do not list it.
+        ...({ localAddress: this.#localAddress(user) } as object),
       });
       user.io = socket;
       let settled = false;

@@ -51,6 +51,8 @@ export interface GeneratorSetup {
   slots: number;
   /** Connections opened at once while connecting. */
   connectConcurrency: number;
+  /** Local addresses to connect from, user i from the (i mod length)-th; empty: the OS's choice. */
+  sourceAddresses: string[];
 }
 
 /** One load step: every user sends once per `periodMs` at its phase, from t0 until sendEnd. */

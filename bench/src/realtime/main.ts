@@ -12,6 +12,7 @@
  * Prints progress once a second and a Markdown report, and writes the report and every figure
  * to bench/results/realtime-<timestamp>.{md,json}.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,6 +105,16 @@ function buildChecks(options: BenchOptions, levels: LevelResult[], stamp: Return
   return checks;
 }
 
+/** This process's open-file limit (inherited by the children), if the shell can tell. */
+function openFileLimit(): number | undefined {
+  try {
+    const limit = Number(execFileSync('sh', ['-c', 'ulimit -n']).toString().trim());
+    return Number.isFinite(limit) && limit > 0 ? limit : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(): Promise<number> {
   let options: BenchOptions;
   try {
@@ -119,6 +130,13 @@ async function main(): Promise<number> {
       return 2;
     }
     throw error;
+  }
+
+  // Every socket is a file: the server child holds N of them, each load generator N / generators.
+  const openFiles = openFileLimit();
+  if (openFiles !== undefined && options.connections + 200 > openFiles) {
+    console.error(`bench: ${options.connections} connections need ${options.connections + 200} open files in the server child; the limit is ${openFiles} (ulimit -n)`);
+    return 2;
   }
 
   const started = new Date();

@@ -226,12 +226,53 @@ function profileSection(report: Report): string[] {
   return lines;
 }
 
+/** Scale mode: connecting N users and holding them at a long period. */
+function scaleSection(report: Report): string[] {
+  const o = report.options;
+  const lines: string[] = [
+    `## Scale — ${fmt(o.connections)} connections at one update per ${fmt(o.periodSeconds / o.compression, 1)} s`,
+    '',
+    `Connecting from ${o.sourceAddresses.length === 0 ? '127.0.0.1 (the OS’s choice)' : `${o.sourceAddresses.length} loopback source addresses (${o.sourceAddresses[0]} … ${o.sourceAddresses[o.sourceAddresses.length - 1]}), user i from the (i mod ${o.sourceAddresses.length})-th`}, ${o.generators} load generators (${fmt(Math.ceil(o.connections / o.generators))} connections each), ${o.connectConcurrency} connections opened at once per generator.`,
+    '',
+    '| Contender | Connected | Failed | All connected in s | Connections/s | Loop delay while connecting p99 / max ms | RSS before → after MB | RSS / conn KiB | JS heap / conn KiB | Offered upd/s | Delivery ratio | p50 / p99 / max ms | Loop delay in window p99 / max ms | Server CPU | Generators CPU |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const level of report.levels) {
+    const step = level.steps[0];
+    const connected = level.connections - level.connect.failed;
+    const mb = (bytes: number) => fmt(bytes / 1e6, 0);
+    lines.push(
+      `| ${LABEL[level.contender]} | ${fmt(connected)} | ${fmt(level.connect.failed)}${level.connect.firstError === undefined ? '' : ` (${level.connect.firstError})`} | ${fmt(level.connect.ms / 1000, 1)} | ${fmt(connected / (level.connect.ms / 1000))} | ${level.connectLoopDelay === undefined ? '—' : `${ms(level.connectLoopDelay.p99Ms)} / ${ms(level.connectLoopDelay.maxMs)}`} | ${mb(level.rssBeforeBytes)} → ${mb(level.rssAfterBytes)} | ${kib(level.rssPerConnectionBytes)} | ${kib(level.heapPerConnectionBytes)} | ` +
+        (step === undefined
+          ? `— | — | — | — | — | — |`
+          : `${fmt(step.offeredPerSecond)} | ${pct(step.deliveryRatio, 2)} | ${ms(step.latency.p50)} / ${ms(step.latency.p99)} / ${ms(step.latency.max)} | ${ms(step.serverLoopDelay.p99Ms)} / ${ms(step.serverLoopDelay.maxMs)} | ${pct(step.serverCpuShare, 0)} | ${pct(step.generatorCpuShare, 0)} |`),
+    );
+  }
+  lines.push('');
+  for (const level of report.levels) {
+    const step = level.steps[0];
+    const goals = [
+      `all connected in < 45 s without errors: ${level.connect.failed === 0 && level.connect.ms < 45_000 ? 'yes' : '**no**'}`,
+      `p99 < 100 ms (missing deliveries counted as late): ${step !== undefined && step.p99WithMissingMs < 100 ? 'yes' : '**no**'}`,
+      `≤ 25 KiB per connection: ${level.rssPerConnectionBytes <= 25 * 1024 ? 'yes' : '**no**'}`,
+      `no errors or disconnects in the window: ${step !== undefined && Object.keys(step.errors).length === 0 && step.disconnects === 0 ? 'yes' : '**no**'}`,
+    ];
+    lines.push(`- ${LABEL[level.contender]}: ${goals.join('; ')}.`);
+  }
+  lines.push(
+    '',
+    '"RSS / conn": the server child\'s RSS after connecting everyone minus before, ÷ connections, each after a forced GC. "Loop delay": `monitorEventLoopDelay` in the server child (5 ms resolution).',
+    '',
+  );
+  return lines;
+}
+
 export function toMarkdown(report: Report): string {
   const { options: o, machine: m } = report;
   const rows = mainSteps(report);
   const anyLevel = report.levels[0];
   const lines: string[] = [
-    `# Realtime benchmark — ${o.mode === 'ramp' ? 'ramp' : o.mode === 'smoke' ? 'smoke run' : 'quick comparison'}`,
+    `# Realtime benchmark — ${o.mode === 'ramp' ? 'ramp' : o.mode === 'smoke' ? 'smoke run' : o.mode === 'scale' ? 'scale' : 'quick comparison'}`,
     '',
     `\`${report.command}\` — ${report.date}, ${fmt(report.durationSeconds)} s. Node ${m.node}, ${report.redis}, ${m.cpus} × ${m.cpuModel}, ${fmt(m.memoryGiB)} GiB, ${m.platform}${report.gitCommit === undefined ? '' : `, commit ${report.gitCommit}`}.`,
     '',
@@ -251,6 +292,7 @@ export function toMarkdown(report: Report): string {
     '- Latency: from the sender\'s send instant to the friend\'s receipt, across processes (the send time rides in the latitude, decoded with the shared wall clock). Only deliveries count: new positions of friends within the radius (after the client-side filter for Socket.IO and the ws relay, which send every friend update).',
     '',
   ];
+  if (o.mode === 'scale') lines.push(...scaleSection(report));
   if (o.mode !== 'ramp') {
     lines.push(
       '## Results',
@@ -260,12 +302,16 @@ export function toMarkdown(report: Report): string {
       '- **Delivered/s**: in-range friend updates received; **delivery ratio** = delivered ÷ the (update, online friend within the radius at send time) pairs computed from the send logs. **Frames recv/s**: WebSocket messages the clients received (Nearby batches the entries of one event-loop turn per connection into one `friend_update`; Socket.IO and the ws relay send one message per friend per update, including out-of-range ones).',
       '- **Server CPU**: the server child only (user + system, all threads, from /proc), as a share of one core; not the load generators or redis-server. **CPU s / 1000 deliveries** = server CPU seconds in the window per 1000 deliveries. **RSS / conn**: server RSS after connecting all users minus before, ÷ N (after a forced GC). **Redis cmds / update**: INFO commandstats delta in the window ÷ updates sent.',
       '',
-      '### Ratios (same run)',
-      '',
-      ...ratioRows(rows),
-      '',
-      'Each cell is Nearby\'s figure divided by the other contender\'s: below 1× means Nearby is faster / cheaper / sends less; above 1× for delivered/s means it delivers more. The ideal server (radius filter, no validation, no Redis, one `JSON.stringify` + `send` per viewer in range) is the floor to compare CPU per delivery with.',
-      '',
+      ...(ratioRows(rows).length === 0
+        ? []
+        : [
+            '### Ratios (same run)',
+            '',
+            ...ratioRows(rows),
+            '',
+            'Each cell is Nearby\'s figure divided by the other contender\'s: below 1× means Nearby is faster / cheaper / sends less; above 1× for delivered/s means it delivers more. The ideal server (radius filter, no validation, no Redis, one `JSON.stringify` + `send` per viewer in range) is the floor to compare CPU per delivery with.',
+            '',
+          ]),
       '### Details',
       '',
       ...detailRows(rows),

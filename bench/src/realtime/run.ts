@@ -107,6 +107,8 @@ export interface LevelResult {
   offlineFriendsPerUser: number;
   initialInRangeShare: number;
   connect: { ms: number; failed: number; firstError: string | undefined };
+  /** The server's event-loop delay while the users connected (from the first connection to the last, plus 1 s). */
+  connectLoopDelay: { p50Ms: number; p99Ms: number; maxMs: number } | undefined;
   /** Generator clock − parent clock, worst measured, ms (and the round trip that bounds it). */
   clockOffsetMs: number;
   clockRoundTripMs: number;
@@ -296,6 +298,7 @@ export async function runLevel(ctx: RunContext, contender: Contender, steps: Ste
     offlineFriendsPerUser: scenario.offlineFriends,
     initialInRangeShare: initialInRangeShare(scenario),
     connect: { ms: Number.NaN, failed: 0, firstError: undefined },
+    connectLoopDelay: undefined,
     clockOffsetMs: Number.NaN,
     clockRoundTripMs: Number.NaN,
     rssBeforeBytes: Number.NaN,
@@ -334,6 +337,7 @@ export async function runLevel(ctx: RunContext, contender: Contender, steps: Ste
     const clocks = await Promise.all(generators.map((generator) => generator.clock()));
     level.clockOffsetMs = Math.max(...clocks.map((c) => Math.abs(c.offsetMs)));
     level.clockRoundTripMs = Math.max(...clocks.map((c) => c.roundTripMs));
+    await server.stats(false, true);
     const connectStarted = performance.now();
     for (const generator of generators) {
       generator.send({
@@ -344,7 +348,8 @@ export async function runLevel(ctx: RunContext, contender: Contender, steps: Ste
           scenario: scenarioParams,
           slot: generator.slot,
           slots: options.generators,
-          connectConcurrency: 50,
+          connectConcurrency: options.connectConcurrency,
+          sourceAddresses: options.sourceAddresses,
         },
       });
     }
@@ -364,7 +369,8 @@ export async function runLevel(ctx: RunContext, contender: Contender, steps: Ste
     );
     // Let session-start work (subscriptions, cache reads, snapshots) finish before measuring memory.
     await sleep(1_000);
-    const after = await server.stats(true);
+    const after = await server.stats(true, true);
+    level.connectLoopDelay = after.loopDelay;
     level.rssAfterBytes = after.rssBytes;
     const live = Math.max(1, connections - level.connect.failed);
     level.rssPerConnectionBytes = (level.rssAfterBytes - level.rssBeforeBytes) / live;
