@@ -21,9 +21,9 @@ import { Children, sendTo, waitForMessage } from '../common/child.js';
 import { describeMachine, fileStamp, gitCommit } from '../common/environment.js';
 import { fmt } from '../common/stats.js';
 import { filtersOnServer, type Contender, type KeeperReply, type KeeperRequest } from './ipc.js';
-import { readOptions, usage, UsageError, type BenchOptions, type StepPlan } from './options.js';
+import { rampConnections, readOptions, usage, UsageError, type BenchOptions, type StepPlan } from './options.js';
 import { LABEL, toMarkdown, type Check, type Report } from './report.js';
-import { runLevel, type LevelResult, type RunContext } from './run.js';
+import { runLevel, type LevelResult, type RunContext, type StepResult } from './run.js';
 import { checkStamps } from './stamp.js';
 
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -46,7 +46,22 @@ function plannedSeconds(options: BenchOptions): number {
   const perStep = options.warmupSeconds + options.seconds + options.cooldownSeconds + 1;
   const levels = levelsOf(options);
   const steps = levels.reduce((n, level) => n + level.length, 0);
-  return options.contenders.length * (levels.length * 15 + steps * perStep);
+  const overload = options.mode === 'ramp' ? options.overload.length * (15 + perStep) : 0;
+  return options.contenders.length * (levels.length * 15 + steps * perStep + overload);
+}
+
+/** Ramp: steps at multiples of a held rate, grouped into levels by connection count. */
+function overloadLevels(options: BenchOptions, heldRate: number): StepPlan[][] {
+  const levels: StepPlan[][] = [];
+  for (const multiple of options.overload) {
+    const rate = heldRate * multiple;
+    const connections = options.rampFixedConnections ?? rampConnections(rate);
+    const step = { connections, compression: (rate * options.periodSeconds) / connections };
+    const current = levels.find((level) => level[0]!.connections === connections);
+    if (current !== undefined) current.push(step);
+    else levels.push([step]);
+  }
+  return levels;
 }
 
 function buildChecks(options: BenchOptions, levels: LevelResult[], stamp: ReturnType<typeof checkStamps>): Check[] {
@@ -69,13 +84,18 @@ function buildChecks(options: BenchOptions, levels: LevelResult[], stamp: Return
   for (const contender of options.contenders.filter(filtersOnServer)) {
     const serverSteps = levels.filter((level) => level.contender === contender).flatMap((level) => level.steps);
     if (serverSteps.length === 0) continue;
+    // In a ramp step that was not held, the server may read a viewer's location frames seconds
+    // late, so its picture of where the viewer is lags more than the check's 1 s of slack: such
+    // entries are reported, not failed.
+    const overloaded = (s: StepResult) => options.mode === 'ramp' && !s.held;
     const checked = serverSteps.reduce((n, s) => n + s.filterChecked, 0);
-    const violations = serverSteps.reduce((n, s) => n + s.filterViolations, 0);
+    const violations = serverSteps.filter((s) => !overloaded(s)).reduce((n, s) => n + s.filterViolations, 0);
+    const lagging = serverSteps.filter(overloaded).reduce((n, s) => n + s.filterViolations, 0);
     const examples = serverSteps.flatMap((s) => s.violationExamples).slice(0, 3);
     checks.push({
       name: `${LABEL[contender]} never delivers a friend outside ${options.radiusKm} km`,
       ok: violations === 0 && checked > 0,
-      detail: `${fmt(checked)} friend entries checked against the receiver's true positions (tolerance 5 m, positions held since the friend's send − 1 s): ${fmt(violations)} outside${examples.length > 0 ? ` — e.g. ${examples.join('; ')}` : ''}`,
+      detail: `${fmt(checked)} friend entries checked against the receiver's true positions (tolerance 5 m, positions held since the friend's send − 1 s): ${fmt(violations)} outside${lagging > 0 ? `, and ${fmt(lagging)} in overloaded steps (not held; the server read the viewer's position more than 1 s late)` : ''}${examples.length > 0 ? ` — e.g. ${examples.join('; ')}` : ''}`,
     });
   }
   for (const level of levels) {
@@ -188,6 +208,19 @@ async function main(): Promise<number> {
         const last = level.steps[level.steps.length - 1];
         if (options.mode === 'ramp' && (level.error !== undefined || last === undefined || !last.held)) break;
       }
+      if (options.mode !== 'ramp' || options.overload.length === 0 || aborted) continue;
+      // Past the limit: does goodput hold at a multiple of the held rate, or collapse?
+      const ramped = levels.filter((level) => level.contender === contender).flatMap((level) => level.steps);
+      const firstFailure = ramped.find((step) => !step.held);
+      const held = ramped.filter((step) => step.held && (firstFailure === undefined || step.offeredPerSecond < firstFailure.offeredPerSecond)).pop();
+      if (held === undefined) continue;
+      for (const steps of overloadLevels(options, held.offeredPerSecond)) {
+        if (aborted) break;
+        console.log(`\n[${contender}] overload: ${steps.map((step) => `${((step.connections * step.compression) / options.periodSeconds).toFixed(0)}/s`).join(', ')} (multiples of its held ${held.offeredPerSecond.toFixed(0)}/s)`);
+        const level = await runLevel(ctx, contender, steps, false);
+        level.overloadOf = held.offeredPerSecond;
+        levels.push(level);
+      }
     }
   } finally {
     redis?.disconnect();
@@ -213,11 +246,11 @@ async function main(): Promise<number> {
   };
   if (options.mode === 'ramp') {
     report.ramp = options.contenders.map((contender: Contender) => {
-      const steps = levels.filter((level) => level.contender === contender).flatMap((level) => level.steps);
+      const steps = levels.filter((level) => level.contender === contender && level.overloadOf === undefined).flatMap((level) => level.steps);
       const firstFailure = steps.find((step) => !step.held);
       const held = steps.filter((step) => step.held && (firstFailure === undefined || step.offeredPerSecond < firstFailure.offeredPerSecond));
       const best = held[held.length - 1];
-      const failedLevel = levels.find((level) => level.contender === contender && level.error !== undefined);
+      const failedLevel = levels.find((level) => level.contender === contender && level.overloadOf === undefined && level.error !== undefined);
       return {
         contender,
         heldEquivalentUsers: best?.equivalentUsers ?? 0,
@@ -240,7 +273,8 @@ async function main(): Promise<number> {
   clearTimeout(watchdog);
 
   // The run fails on a broken harness or a broken invariant, never on a performance figure.
-  const broken = levels.some((level) => level.error !== undefined) || !stamp.ok;
+  // An overload step that the server cannot answer is a finding (reported), not a broken run.
+  const broken = levels.some((level) => level.error !== undefined && level.overloadOf === undefined) || !stamp.ok;
   const filterChecks = checks.filter((check) => check.name.includes(' never delivers a friend outside '));
   const exactness = checks.filter((check) => check.name.endsWith('equal the sent ones'));
   if (broken || filterChecks.some((check) => !check.ok) || exactness.some((check) => !check.ok)) {

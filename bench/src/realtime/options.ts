@@ -34,6 +34,10 @@ export interface BenchOptions {
   cooldownSeconds: number;
   /** Ramp: offered location updates per second of the steps, and the connection count of each. */
   rampSteps: StepPlan[];
+  /** Ramp: N for every step when fixed (given, or the city's); otherwise N grows with the rate. */
+  rampFixedConnections: number | undefined;
+  /** Ramp: after a contender's last held step, run steps at these multiples of its held rate (goodput under overload). */
+  overload: number[];
   p99LimitMs: number;
   cpuProf: boolean;
   /** Write a heap snapshot of each server child after connecting, and summarise it per connection. */
@@ -77,7 +81,7 @@ type NumberOption = keyof typeof NUMBERS;
 
 /** Ramp: offered updates/s per step; the connection count grows with the rate (C mostly between 7.5 and 45). */
 const RAMP_RATES = [250, 500, 750, 1_000, 1_250, 1_500, 1_750, 2_000, 2_500, 3_000, 3_500, 4_000, 5_000, 6_000, 8_000, 10_000, 12_000];
-function rampConnections(rate: number): number {
+export function rampConnections(rate: number): number {
   if (rate <= 500) return 1_000;
   if (rate <= 3_000) return 2_000;
   if (rate <= 6_000) return 4_000;
@@ -97,6 +101,7 @@ export function usage(): string {
     `  --${'contenders'.padEnd(20)} comma-separated subset of ${CONTENDERS.join(',')} (all; smoke: all but nearby-memory)`,
     ...Object.entries(NUMBERS).map(([name, spec]) => `  --${name.padEnd(20)} ${spec.help}; ${spec.min}…${spec.max}`),
     `  --${'ramp-rates'.padEnd(20)} ramp: offered updates/s per step, comma-separated (${RAMP_RATES.join(',')})`,
+    `  --${'overload'.padEnd(20)} ramp: then offer these multiples of each contender's held rate, comma-separated, or none (2,5)`,
     `  --${'cpu-prof'.padEnd(20)} start the server child with --cpu-prof --cpu-prof-dir bench/results/profiles and print its hottest functions during the window`,
     `  --${'heap-snapshot'.padEnd(20)} write a heap snapshot of each server child once all users are connected (bench/results/profiles) and list its largest constructors per connection`,
     `  --${'server-node-options'.padEnd(20)} extra Node.js flags for the server child, space-separated, e.g. --server-node-options="--trace-gc --max-semi-space-size=64" (use =)`,
@@ -119,6 +124,7 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
       scenario: { type: 'string' },
       contenders: { type: 'string' },
       'ramp-rates': { type: 'string' },
+      overload: { type: 'string' },
       'cpu-prof': { type: 'boolean' },
       'heap-snapshot': { type: 'boolean' },
       'server-node-options': { type: 'string' },
@@ -204,6 +210,14 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
   } else if (typeof raw['ramp-rates'] === 'string') {
     throw new UsageError('--ramp-rates needs --mode ramp');
   }
+  let overload: number[] = mode === 'ramp' ? [2, 5] : [];
+  if (typeof raw.overload === 'string') {
+    if (mode !== 'ramp') throw new UsageError('--overload needs --mode ramp');
+    overload = raw.overload === 'none' ? [] : raw.overload.split(',').map((m) => Number(m.trim()));
+    if (overload.length > 4 || overload.some((m) => !Number.isFinite(m) || m <= 1 || m > 20)) {
+      throw new UsageError(`--overload takes up to 4 multiples in (1, 20], comma-separated, or none; got ${raw.overload}`);
+    }
+  }
 
   return {
     mode,
@@ -225,6 +239,8 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
     seconds: read('seconds', defaults.seconds),
     cooldownSeconds: read('cooldown-seconds', defaults.cooldown),
     rampSteps,
+    rampFixedConnections: given('connections') || city ? connections : undefined,
+    overload,
     p99LimitMs: read('p99-limit-ms', 100),
     cpuProf: raw['cpu-prof'] === true,
     heapSnapshot: raw['heap-snapshot'] === true,

@@ -98,7 +98,7 @@ function rampRatioLines(report: Report): string[] {
   const lines: string[] = [];
   // CPU per 1000 deliveries at the highest step both contenders held.
   const cpuAtCommonStep = (a: Contender, b: Contender): string => {
-    const held = (c: Contender) => new Map(report.levels.filter((l) => l.contender === c).flatMap((l) => l.steps).filter((s) => s.held).map((s) => [Math.round(s.offeredPerSecond), s]));
+    const held = (c: Contender) => new Map(report.levels.filter((l) => l.contender === c && l.overloadOf === undefined).flatMap((l) => l.steps).filter((s) => s.held).map((s) => [Math.round(s.offeredPerSecond), s]));
     const ha = held(a);
     const hb = held(b);
     const common = [...ha.keys()].filter((rate) => hb.has(rate)).sort((p, q) => q - p)[0];
@@ -154,6 +154,37 @@ function serverCounterLines(rows: Array<{ level: LevelResult; step: StepResult }
   return lines;
 }
 
+/** Ramp: goodput past the limit, at multiples of each contender's held rate. */
+function overloadLines(report: Report): string[] {
+  const overloaded = report.levels.filter((level) => level.overloadOf !== undefined);
+  if (overloaded.length === 0) return [];
+  const lines = [
+    '',
+    `### Past the limit — offered ${report.options.overload.map((m) => `${m}×`).join(' and ')} each contender's held rate`,
+    '',
+    'Goodput = deliveries per second (of updates sent in the window, received by the end of the step); peak = the largest goodput of any of the contender\'s steps, held or not, so "÷ peak" below 100 % means goodput fell as the offered load rose. Age = latency of what was delivered.',
+    '',
+    '| Contender | Held upd/s | Peak goodput/s | Offered upd/s | Sent/s | Goodput/s | ÷ peak | Delivery ratio | Age p50 / p99 / max ms | Server RSS window start → end MB | Server loop delay max ms | Server CPU |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const level of overloaded) {
+    const peak = Math.max(
+      0,
+      ...report.levels
+        .filter((l) => l.contender === level.contender)
+        .flatMap((l) => l.steps)
+        .map((step) => step.deliveredPerSecond),
+    );
+    for (const step of level.steps) {
+      lines.push(
+        `| ${LABEL[level.contender]} | ${fmt(level.overloadOf!)} | ${fmt(peak)} | ${fmt(step.offeredPerSecond)} | ${fmt(step.sentPerSecond)} | ${fmt(step.deliveredPerSecond)} | ${peak > 0 ? pct(step.deliveredPerSecond / peak, 0) : '—'} | ${pct(step.deliveryRatio)} | ${ms(step.latency.p50)} / ${ms(step.latency.p99)} / ${ms(step.latency.max)} | ${fmt(step.serverRssStartBytes / 1e6)} → ${fmt(step.serverRssEndBytes / 1e6)} | ${ms(step.serverLoopDelay.maxMs)} | ${pct(step.serverCpuShare, 0)} |`,
+      );
+    }
+    if (level.error !== undefined) lines.push(`| ${LABEL[level.contender]} | ${fmt(level.overloadOf!)} | ${fmt(peak)} | | | | | | | | | **failed**: ${level.error} |`);
+  }
+  return lines;
+}
+
 function rampSection(report: Report): string[] {
   const lines: string[] = [
     `## Ramp — offered load raised step by step until p99 ≥ ${report.options.p99LimitMs} ms or errors`,
@@ -169,7 +200,7 @@ function rampSection(report: Report): string[] {
     '| Contender | N | C | Equivalent users | Offered upd/s | Sent/s | Delivered/s | Ratio | Frames/s | p50 | p99 | p99 incl. missing | Server loop delay max | Server CPU | Gen CPU | All CPU | Redis cmds/upd | Held | Why not |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
   ];
-  for (const level of report.levels) {
+  for (const level of report.levels.filter((l) => l.overloadOf === undefined)) {
     for (const step of level.steps) {
       lines.push(
         `| ${LABEL[level.contender]} | ${fmt(step.connections)} | ${fmt(step.compression, 1)} | ${fmt(step.equivalentUsers)} | ${fmt(step.offeredPerSecond)} | ${fmt(step.sentPerSecond)} | ${fmt(step.deliveredPerSecond)} | ${pct(step.deliveryRatio)} | ${fmt(step.framesPerSecond)} | ${ms(step.latency.p50)} | ${ms(step.latency.p99)} | ${ms(step.p99WithMissingMs)} | ${ms(step.serverLoopDelay.maxMs)} | ${pct(step.serverCpuShare, 0)} | ${pct(step.generatorCpuShare, 0)} | ${pct(step.serverCpuShare + step.generatorCpuShare + step.redisCpuShare, 0)} | ${fmt(step.redisCommandsPerUpdate, 2)} | ${step.held ? 'yes' : '**no**'} | ${step.failures.join('; ') || ''} |`,
@@ -177,12 +208,13 @@ function rampSection(report: Report): string[] {
     }
     if (level.error !== undefined) lines.push(`| ${LABEL[level.contender]} | ${fmt(level.connections)} | | | | | | | | | | | | | | | | **failed** | ${level.error} |`);
   }
+  lines.push(...overloadLines(report));
   lines.push(
     '',
     `CPU is a share of one core (the machine has ${report.machine.cpus}); "All CPU" = server + load generators + redis-server: near ${report.machine.cpus * 100} % the machine is saturated and latency reflects the whole box, not only the server. "Server loop delay max": the longest the server's event loop was blocked in the window.`,
     '',
     'RSS per connection by level: ' +
-      report.levels.map((level) => `${LABEL[level.contender]} N=${fmt(level.connections)} ${kib(level.rssPerConnectionBytes)} KiB`).join('; ') +
+      report.levels.map((level) => `${LABEL[level.contender]} N=${fmt(level.connections)}${level.overloadOf === undefined ? '' : ' (past the limit)'} ${kib(level.rssPerConnectionBytes)} KiB`).join('; ') +
       '.',
     '',
   );

@@ -97,6 +97,9 @@ export interface StepResult {
   sendLagMaxMs: number;
   held: boolean;
   failures: string[];
+  /** Server RSS at the window's start and end (no forced GC): does memory stay flat under load? */
+  serverRssStartBytes: number;
+  serverRssEndBytes: number;
 }
 
 export interface LevelResult {
@@ -121,6 +124,8 @@ export interface LevelResult {
   profile: ProfileSummary | undefined;
   heap: HeapSummary | undefined;
   error: string | undefined;
+  /** Ramp: set on the levels run after the ramp, at multiples of this held rate (updates/s). */
+  overloadOf?: number;
 }
 
 /** The main thread's profile in a directory: the largest one (the loader thread's is nearly empty). */
@@ -590,6 +595,8 @@ async function runStep(
     sendLagMaxMs: Math.max(...results.map((r) => r.sendLagMaxMs)),
     held: failures.length === 0,
     failures,
+    serverRssStartBytes: first.stats.rssBytes,
+    serverRssEndBytes: last.stats.rssBytes,
   };
   console.log(
     `[${contender}] step ${index + 1} window: sent ${result.sentPerSecond.toFixed(0)}/s, delivered ${result.deliveredPerSecond.toFixed(0)}/s ` +
