@@ -518,6 +518,9 @@ class Generator {
     this.#slowestFloor = 0;
     this.#lags = [];
     this.#stepActive = true;
+    // The first progress second counts from t0, not from the end of connecting.
+    this.#second = { sent: 0, deliveries: 0, frames: 0 };
+    this.#secondHistogram.reset();
     for (const user of this.#users) {
       // Where each user is when the step starts, for the parent's expected-delivery count.
       this.#sendLog.push4(user.index, step.t0 - 1, user.lat, user.lon);
