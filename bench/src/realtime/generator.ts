@@ -1,7 +1,7 @@
 /**
  * A load generator of the realtime benchmark (one of several child processes). It plays the
  * users whose index ≡ slot (mod slots): one connection each, speaking the contender's protocol
- * with raw `ws` (Nearby, ws-ceiling) or `socket.io-client` (Socket.IO); no zod, no NearbyClient,
+ * with raw `ws` (Nearby, the ideal server, ws-ceiling) or `socket.io-client` (Socket.IO); no zod, no NearbyClient,
  * few allocations per message.
  *
  * Per step, every user sends its location once per period at its own phase (open loop: on
@@ -10,7 +10,7 @@
  *
  * - a **delivery**: a new position of an online friend, within the radius of the receiver. For
  *   Nearby the server decides (and every entry is checked against the receiver's recent true
- *   positions: the 8 km filter must hold); for Socket.IO and ws-ceiling, which send every friend
+ *   positions: the 8 km filter must hold; the ideal server likewise); for Socket.IO and ws-ceiling, which send every friend
  *   update, the client discards friends beyond the radius as an application would.
  * - Nearby also sends entries that are not a friend's new update: the same position again with a
  *   new distance when the viewer moved (`repeatedEntries`), and a friend's last position when the
@@ -25,7 +25,7 @@ import { exitWithParent, toParent } from '../common/child.js';
 import { wallNow } from '../common/clock.js';
 import { Histogram } from '../common/histogram.js';
 import { distanceKm, withinRadius } from './geo.js';
-import type { Contender, GeneratorReply, GeneratorRequest, GeneratorResult, GeneratorSetup, StepConfig } from './ipc.js';
+import { filtersOnServer, isNearby, type Contender, type GeneratorReply, type GeneratorRequest, type GeneratorResult, type GeneratorSetup, type StepConfig } from './ipc.js';
 import { hash32, randomStream, Stream } from './random.js';
 import { Scenario, type Walker } from './scenario.js';
 import { sentAtOf, stampLatitude } from './stamp.js';
@@ -220,6 +220,8 @@ class Generator {
     user.remember(now, lat, user.walker.lon);
     switch (this.#contender) {
       case 'nearby':
+      case 'nearby-memory':
+      case 'ideal':
         return this.#connectNearby(user);
       case 'socketio':
         return this.#connectSocketIo(user);
@@ -228,9 +230,15 @@ class Generator {
     }
   }
 
+  /** The loopback address this user connects from (several, so one address's ephemeral ports are not the limit). */
+  #localAddress(user: SimUser): string | undefined {
+    const addresses = this.#setup.sourceAddresses;
+    return addresses.length === 0 ? undefined : addresses[user.index % addresses.length];
+  }
+
   #openWs(user: SimUser, url: string, headers: Record<string, string>, ready: (resolve: () => void) => (data: WebSocket.RawData) => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(url, { headers, perMessageDeflate: false });
+      const ws = new WebSocket(url, { headers, perMessageDeflate: false, localAddress: this.#localAddress(user) });
       user.ws = ws;
       let settled = false;
       const timer = setTimeout(() => fail(new Error(`${user.id}: not ready within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
@@ -262,7 +270,7 @@ class Generator {
         }),
       );
       ws.once('open', () => {
-        if (this.#contender === 'nearby') {
+        if (filtersOnServer(this.#contender)) {
           ws.send(`{"type":"init","v":1,"location":{"lat":${user.lat},"lon":${user.lon},"timestamp":${Math.floor(user.ringT[user.ringHead]!)}}}`);
         } else {
           settled = true;
@@ -297,6 +305,8 @@ class Generator {
         reconnection: false,
         forceNew: true,
         timeout: CONNECT_TIMEOUT_MS,
+        // engine.io-client passes `localAddress` on to `ws` in Node.js; its types do not list it.
+        ...({ localAddress: this.#localAddress(user) } as object),
       });
       user.io = socket;
       let settled = false;
@@ -480,9 +490,12 @@ class Generator {
     user.remember(now, lat, lon);
     this.#sendLog.push4(user.index, now, lat, lon);
     switch (this.#contender) {
-      case 'nearby': {
+      case 'nearby':
+      case 'nearby-memory':
+      case 'ideal': {
         const seq = user.seq++;
-        user.pending.set(seq, inWindow);
+        // The ideal server does not answer; only Nearby's acks are awaited.
+        if (this.#contender !== 'ideal') user.pending.set(seq, inWindow);
         user.ws!.send(`{"type":"location","seq":${seq},"samples":[{"lat":${lat},"lon":${lon},"timestamp":${Math.floor(now)}}]}`);
         return;
       }
@@ -505,6 +518,9 @@ class Generator {
     this.#slowestFloor = 0;
     this.#lags = [];
     this.#stepActive = true;
+    // The first progress second counts from t0, not from the end of connecting.
+    this.#second = { sent: 0, deliveries: 0, frames: 0 };
+    this.#secondHistogram.reset();
     for (const user of this.#users) {
       // Where each user is when the step starts, for the parent's expected-delivery count.
       this.#sendLog.push4(user.index, step.t0 - 1, user.lat, user.lon);
@@ -558,7 +574,7 @@ class Generator {
             if (inWindow) {
               this.#r.sentInWindow++;
               this.#lags.push(sendAt - at);
-              if (this.#contender === 'nearby') this.#r.ackExpected++;
+              if (isNearby(this.#contender)) this.#r.ackExpected++;
             }
           }
         }
@@ -578,7 +594,7 @@ class Generator {
     for (const timer of windowTimers) clearTimeout(timer);
     this.#stepActive = false;
 
-    if (this.#contender === 'nearby') {
+    if (isNearby(this.#contender)) {
       for (const user of this.#users) for (const windowFrame of user.pending.values()) if (windowFrame) this.#r.unanswered++;
     }
     const lags = Float64Array.from(this.#lags).sort();

@@ -1,8 +1,18 @@
 /** Messages between the benchmark's parent process and its children (server, load generators, Redis keeper). */
 import type { ScenarioParams } from './scenario.js';
 
-export const CONTENDERS = ['nearby', 'socketio', 'ws-ceiling'] as const;
+export const CONTENDERS = ['nearby', 'nearby-memory', 'socketio', 'ws-ceiling', 'ideal'] as const;
 export type Contender = (typeof CONTENDERS)[number];
+
+/** Nearby itself (on Redis or in memory): answers every `location` frame with an `ack`. */
+export function isNearby(contender: Contender): boolean {
+  return contender === 'nearby' || contender === 'nearby-memory';
+}
+
+/** Speaks Nearby's wire protocol and filters by radius on the server (Nearby and the ideal server). */
+export function filtersOnServer(contender: Contender): boolean {
+  return isNearby(contender) || contender === 'ideal';
+}
 
 // ------------------------------------------------------------------ server child
 
@@ -41,6 +51,8 @@ export interface GeneratorSetup {
   slots: number;
   /** Connections opened at once while connecting. */
   connectConcurrency: number;
+  /** Local addresses to connect from, user i from the (i mod length)-th; empty: the OS's choice. */
+  sourceAddresses: string[];
 }
 
 /** One load step: every user sends once per `periodMs` at its phase, from t0 until sendEnd. */

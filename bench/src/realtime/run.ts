@@ -97,6 +97,9 @@ export interface StepResult {
   sendLagMaxMs: number;
   held: boolean;
   failures: string[];
+  /** Server RSS at the window's start and end (no forced GC): does memory stay flat under load? */
+  serverRssStartBytes: number;
+  serverRssEndBytes: number;
 }
 
 export interface LevelResult {
@@ -107,6 +110,8 @@ export interface LevelResult {
   offlineFriendsPerUser: number;
   initialInRangeShare: number;
   connect: { ms: number; failed: number; firstError: string | undefined };
+  /** The server's event-loop delay while the users connected (from the first connection to the last, plus 1 s). */
+  connectLoopDelay: { p50Ms: number; p99Ms: number; maxMs: number } | undefined;
   /** Generator clock − parent clock, worst measured, ms (and the round trip that bounds it). */
   clockOffsetMs: number;
   clockRoundTripMs: number;
@@ -119,6 +124,8 @@ export interface LevelResult {
   profile: ProfileSummary | undefined;
   heap: HeapSummary | undefined;
   error: string | undefined;
+  /** Ramp: set on the levels run after the ramp, at multiples of this held rate (updates/s). */
+  overloadOf?: number;
 }
 
 /** The main thread's profile in a directory: the largest one (the loader thread's is nearly empty). */
@@ -276,6 +283,8 @@ export async function runLevel(ctx: RunContext, contender: Contender, steps: Ste
   const { options } = ctx;
   const connections = steps[0]!.connections;
   const scenarioParams: ScenarioParams = {
+    graph: options.scenario,
+    nearFriends: options.nearFriends,
     users: connections,
     friends: options.friends,
     onlineShare: options.onlineShare,
@@ -290,10 +299,11 @@ export async function runLevel(ctx: RunContext, contender: Contender, steps: Ste
     contender,
     connections,
     scenario: scenarioParams,
-    onlineFriendsPerUser: scenario.onlineDegree,
+    onlineFriendsPerUser: scenario.meanOnlineDegree(),
     offlineFriendsPerUser: scenario.offlineFriends,
     initialInRangeShare: initialInRangeShare(scenario),
     connect: { ms: Number.NaN, failed: 0, firstError: undefined },
+    connectLoopDelay: undefined,
     clockOffsetMs: Number.NaN,
     clockRoundTripMs: Number.NaN,
     rssBeforeBytes: Number.NaN,
@@ -327,11 +337,12 @@ export async function runLevel(ctx: RunContext, contender: Contender, steps: Ste
     const before = await server.stats(true);
     level.rssBeforeBytes = before.rssBytes;
 
-    console.log(`\n[${contender}] N=${connections} connections, ${scenario.onlineDegree} online + ${scenario.offlineFriends} offline friends each; connecting…`);
+    console.log(`\n[${contender}] N=${connections} connections, ${level.onlineFriendsPerUser.toFixed(1)} online + ${scenario.offlineFriends} offline friends each; connecting…`);
     for (let slot = 0; slot < options.generators; slot++) generators.push(new GeneratorHandle(ctx.children, slot));
     const clocks = await Promise.all(generators.map((generator) => generator.clock()));
     level.clockOffsetMs = Math.max(...clocks.map((c) => Math.abs(c.offsetMs)));
     level.clockRoundTripMs = Math.max(...clocks.map((c) => c.roundTripMs));
+    await server.stats(false, true);
     const connectStarted = performance.now();
     for (const generator of generators) {
       generator.send({
@@ -342,7 +353,8 @@ export async function runLevel(ctx: RunContext, contender: Contender, steps: Ste
           scenario: scenarioParams,
           slot: generator.slot,
           slots: options.generators,
-          connectConcurrency: 50,
+          connectConcurrency: options.connectConcurrency,
+          sourceAddresses: options.sourceAddresses,
         },
       });
     }
@@ -362,7 +374,8 @@ export async function runLevel(ctx: RunContext, contender: Contender, steps: Ste
     );
     // Let session-start work (subscriptions, cache reads, snapshots) finish before measuring memory.
     await sleep(1_000);
-    const after = await server.stats(true);
+    const after = await server.stats(true, true);
+    level.connectLoopDelay = after.loopDelay;
     level.rssAfterBytes = after.rssBytes;
     const live = Math.max(1, connections - level.connect.failed);
     level.rssPerConnectionBytes = (level.rssAfterBytes - level.rssBeforeBytes) / live;
@@ -582,6 +595,8 @@ async function runStep(
     sendLagMaxMs: Math.max(...results.map((r) => r.sendLagMaxMs)),
     held: failures.length === 0,
     failures,
+    serverRssStartBytes: first.stats.rssBytes,
+    serverRssEndBytes: last.stats.rssBytes,
   };
   console.log(
     `[${contender}] step ${index + 1} window: sent ${result.sentPerSecond.toFixed(0)}/s, delivered ${result.deliveredPerSecond.toFixed(0)}/s ` +

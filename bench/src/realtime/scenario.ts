@@ -13,11 +13,32 @@
  *   `speedMps` with a slowly turning heading, one step per location update of simulated
  *   period T, reflecting at the square's edges. With a 24 km square, about a quarter of random
  *   pairs are within 8 km (the report prints the measured share).
+ *
+ * Two friend graphs (`graph`):
+ *
+ * - `uniform`: the circulant graph above; who is near whom is left to chance (≈ 25 % of online
+ *   friends within 8 km in a 24 km square).
+ * - `city`: locality-biased. The users are put in a *locality order* of their start positions:
+ *   rows 1 km high from south to north, west to east in even rows and east to west in odd ones
+ *   (a snake), so users close in that order live close together. `nearFriends` of a user's
+ *   online friends are its neighbours in the locality order (nearFriends / 2 on either side:
+ *   neighbours within a few hundred metres at 5000 users in 38 km), the other online friends
+ *   its neighbours in the random order (anywhere in the city). Both relations are symmetric, so
+ *   the union is; a pair that is a neighbour in both orders counts once, so a user has at most,
+ *   and almost always exactly, the nominal number of online friends. With a 38 km square (≈ 11 %
+ *   of random pairs within 8 km), 6 near of 50 online friends give ≈ 22 % — 11 of 50 — within
+ *   8 km (the report prints the measured share).
  */
 import { KM_PER_DEGREE_LAT } from './geo.js';
 import { hash32, randomStream, Stream } from './random.js';
 
+export type FriendGraphKind = 'uniform' | 'city';
+
 export interface ScenarioParams {
+  /** How online friends are chosen: at random (`uniform`) or biased to neighbours (`city`). */
+  graph: FriendGraphKind;
+  /** `city`: online friends that are neighbours in the locality order (even). */
+  nearFriends: number;
   /** Online users = connections (N). */
   users: number;
   /** Friends per user, online and offline (F). */
@@ -44,8 +65,12 @@ export class Scenario {
   readonly offlineFriends: number;
   /** Number of distinct offline user ids. */
   readonly offlinePool: number;
+  /** `city`: online friends from the locality order (even), the rest from the random order. */
+  readonly nearDegree: number;
   readonly #userAtRank: Int32Array;
   readonly #rankOf: Int32Array;
+  readonly #userAtNearRank: Int32Array | undefined;
+  readonly #nearRankOf: Int32Array | undefined;
   readonly #kmPerDegreeLon: number;
 
   constructor(params: ScenarioParams) {
@@ -66,6 +91,19 @@ export class Scenario {
     }
     this.#rankOf = new Int32Array(n);
     for (let rank = 0; rank < n; rank++) this.#rankOf[this.#userAtRank[rank]!] = rank;
+    this.nearDegree = params.graph === 'city' ? Math.min(2 * Math.floor(params.nearFriends / 2), this.onlineDegree) : 0;
+    if (params.graph === 'city') {
+      const row = new Int32Array(n);
+      const x = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const start = Scenario.startKm(params, i);
+        row[i] = Math.floor(start.y);
+        x[i] = row[i]! % 2 === 0 ? start.x : -start.x;
+      }
+      this.#userAtNearRank = Int32Array.from({ length: n }, (_, i) => i).sort((a, b) => row[a]! - row[b]! || x[a]! - x[b]! || a - b);
+      this.#nearRankOf = new Int32Array(n);
+      for (let rank = 0; rank < n; rank++) this.#nearRankOf[this.#userAtNearRank[rank]!] = rank;
+    }
     this.#kmPerDegreeLon = KM_PER_DEGREE_LAT * Math.cos((CENTER.lat * Math.PI) / 180);
   }
 
@@ -80,13 +118,29 @@ export class Scenario {
     return Number.isInteger(index) ? index : -1;
   }
 
+  /** Where user `index` starts, in km from the square's south-west corner (the walker's first position). */
+  static startKm(params: ScenarioParams, index: number): { x: number; y: number } {
+    const start = randomStream(hash32(params.seed, Stream.position, index));
+    const x = start() * params.areaKm;
+    const y = start() * params.areaKm;
+    return { x, y };
+  }
+
   /** Online friends of online user `index`. */
   onlineFriends(index: number): number[] {
     const n = this.params.users;
     const rank = this.#rankOf[index]!;
+    const farHalf = (this.onlineDegree - this.nearDegree) / 2;
     const friends: number[] = [];
-    for (let j = 1; j <= this.onlineDegree / 2; j++) {
+    for (let j = 1; j <= farHalf; j++) {
       friends.push(this.#userAtRank[(rank + j) % n]!, this.#userAtRank[(rank - j + n) % n]!);
+    }
+    if (this.nearDegree === 0) return friends;
+    const nearRank = this.#nearRankOf![index]!;
+    for (let j = 1; j <= this.nearDegree / 2; j++) {
+      for (const friend of [this.#userAtNearRank![(nearRank + j) % n]!, this.#userAtNearRank![(nearRank - j + n) % n]!]) {
+        if (!this.#circulantFriends(this.#rankOf, farHalf, index, friend)) friends.push(friend);
+      }
     }
     return friends;
   }
@@ -94,8 +148,23 @@ export class Scenario {
   isOnlineFriend(a: number, b: number): boolean {
     const n = this.params.users;
     if (a === b || a < 0 || b < 0 || a >= n || b >= n) return false;
-    const d = Math.abs(this.#rankOf[a]! - this.#rankOf[b]!);
-    return Math.min(d, n - d) <= this.onlineDegree / 2;
+    if (this.#circulantFriends(this.#rankOf, (this.onlineDegree - this.nearDegree) / 2, a, b)) return true;
+    return this.nearDegree > 0 && this.#circulantFriends(this.#nearRankOf!, this.nearDegree / 2, a, b);
+  }
+
+  #circulantFriends(rankOf: Int32Array, half: number, a: number, b: number): boolean {
+    const n = this.params.users;
+    const d = Math.abs(rankOf[a]! - rankOf[b]!);
+    return d !== 0 && Math.min(d, n - d) <= half;
+  }
+
+  /** Online friends per user, averaged over all users (the `city` graph loses a few to overlaps). */
+  meanOnlineDegree(): number {
+    const n = this.params.users;
+    if (this.nearDegree === 0) return this.onlineDegree;
+    let total = 0;
+    for (let i = 0; i < n; i++) total += this.onlineFriends(i).length;
+    return total / n;
   }
 
   /** All friend ids of a user as the host application's friend graph returns them. */
@@ -146,6 +215,7 @@ export class Walker {
     this.#x = start() * params.areaKm;
     this.#y = start() * params.areaKm;
     this.#heading = start() * 2 * Math.PI;
+    // Scenario.startKm draws the same first two numbers of the same stream.
     this.#random = randomStream(hash32(params.seed, Stream.walk, index));
     this.#stepKm = (params.speedMps * params.periodSeconds) / 1000;
     this.#place();

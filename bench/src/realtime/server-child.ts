@@ -23,6 +23,12 @@ async function start(request: Extract<ServerRequest, { type: 'start' }>): Promis
     case 'nearby':
       startServer = (await import('./servers/nearby.js')).startNearby;
       break;
+    case 'nearby-memory':
+      startServer = (await import('./servers/nearby.js')).startNearbyMemory;
+      break;
+    case 'ideal':
+      startServer = (await import('./servers/ideal.js')).startIdeal;
+      break;
     case 'socketio':
       startServer = (await import('./servers/socketio.js')).startSocketIo;
       break;

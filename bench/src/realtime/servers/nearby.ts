@@ -2,24 +2,26 @@
  * Contender 1: Nearby as a host application embeds it — `createNearbyServer` with the Redis
  * adapters (location cache, Pub/Sub, settings and presence on the benchmark's redis-server), the scenario's friend
  * graph, the token as the user id, relaxed rate limits and the in-memory history store capped
- * at 16 samples per user so memory stays flat.
+ * at 16 samples per user so memory stays flat. `nearby-memory` is the same server on its
+ * in-memory defaults (cache, Pub/Sub, settings, presence): one process, no Redis.
  */
 import { createNearbyServer, MemoryHistoryStore, tokenFromRequest } from '@nearby/server';
 import { createRedisAdapters } from '@nearby/server/redis';
-import type { StartServer } from './types.js';
+import type { Scenario } from '../scenario.js';
+import type { ContenderServer, StartServer } from './types.js';
 
-export const startNearby: StartServer = async (scenario, redisUrl) => {
-  const redis = createRedisAdapters({ url: redisUrl });
+export const startNearby: StartServer = (scenario, redisUrl) => start(scenario, redisUrl, true);
+export const startNearbyMemory: StartServer = (scenario, redisUrl) => start(scenario, redisUrl, false);
+
+async function start(scenario: Scenario, redisUrl: string, onRedis: boolean): Promise<ContenderServer> {
+  const redis = onRedis ? createRedisAdapters({ url: redisUrl }) : undefined;
   let onErrorCalls = 0;
   const server = createNearbyServer({
     port: 0,
     host: '127.0.0.1',
     authenticate: (request) => tokenFromRequest(request),
     friends: { getFriends: async (userId) => scenario.friendIds(userId) },
-    cache: redis.cache,
-    pubsub: redis.pubsub,
-    settings: redis.settings,
-    presence: redis.presence,
+    ...(redis === undefined ? {} : { cache: redis.cache, pubsub: redis.pubsub, settings: redis.settings, presence: redis.presence }),
     history: new MemoryHistoryStore({ maxSamplesPerUser: 16 }),
     rateLimit: {
       locations: { capacity: 1e6, refillPerSecond: 1e6 },
@@ -43,11 +45,11 @@ export const startNearby: StartServer = async (scenario, redisUrl) => {
       },
       async close() {
         await server.close();
-        await redis.close();
+        await redis?.close();
       },
     };
   } catch (error) {
-    await redis.close();
+    await redis?.close();
     throw error;
   }
-};
+}
