@@ -119,7 +119,8 @@ export class Channels implements ChannelsRole {
     if (!viewer.attached || location === undefined) return;
     this.#ctx.counters.friendEvaluations++;
     const position = state.last;
-    const verdict = judgeFriend(location, viewer.radiusKm, position, viewer.visible.get(state.userId), this.#ctx.now(), this.#rules);
+    const previous = viewer.visible.get(state.userId);
+    const verdict = judgeFriend(location, viewer.radiusKm, position, previous, this.#ctx.now(), this.#rules);
     if (verdict === UNCHANGED || verdict === ABSENT) return;
     if (verdict < 0) {
       viewer.visible.delete(state.userId);
@@ -128,7 +129,13 @@ export class Channels implements ChannelsRole {
     }
     // Visible: `position` is defined, and `verdict` is the distance to send.
     const shown = position!;
-    viewer.visible.set(state.userId, { distanceKm: verdict, position: shown });
+    if (previous === undefined) {
+      viewer.visible.set(state.userId, { distanceKm: verdict, position: shown });
+    } else {
+      // Only `visible` holds these records: updating one in place spares an allocation and a map write.
+      previous.distanceKm = verdict;
+      previous.position = shown;
+    }
     let encoded = state.encoded;
     if (encoded === undefined || encoded.for !== shown) {
       // Encoded once per position for every viewer; only the distance differs per viewer.
