@@ -1,5 +1,18 @@
 export { createNearbyServer } from './server.js';
-export type { NearbyServer, NearbyServerState, NearbyServerStats, DrainOptions } from './server.js';
+export type { NearbyServer, NearbyServerState, NearbyServerStats, DrainOptions, NearbyLiveness, NearbyReadiness } from './server.js';
+export { createHealthHandlers } from './health.js';
+export type { NearbyHealthHandlers } from './health.js';
+export { consoleLogger } from './core/logging.js';
+export type {
+  AdapterName,
+  AdapterHealth,
+  LogLevel,
+  LogMethod,
+  LogEventName,
+  NearbyLogger,
+  NearbyTelemetry,
+  TelemetrySource,
+} from './core/telemetry.js';
 export type { NearbyServerOptions, Authenticate } from './options.js';
 export { MemoryLocationCache } from './adapters/memory/location-cache.js';
 export type { MemoryLocationCacheOptions } from './adapters/memory/location-cache.js';

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { AddressInfo } from 'node:net';
 import { ErrorCode, NearbyError } from '@nearby/protocol';
 import { createNearbyEngine, type DrainOptions, type NearbyEngine, type NearbyEngineStats } from './core/engine.js';
+import type { AdapterHealth, AdapterName } from './core/telemetry.js';
 import { resolveOptions, type NearbyServerOptions, type ResolvedOptions } from './options.js';
 import { applyWebSocketHandler, pathOf, type WebSocketHandler } from './transports/ws.js';
 
@@ -14,6 +15,22 @@ export interface NearbyServerStats extends NearbyEngineStats {
 }
 
 export type { DrainOptions };
+
+/** Liveness: whether the process should be left running (`ok` unless closed). */
+export interface NearbyLiveness {
+  status: 'ok' | 'closed';
+}
+
+/** Readiness: whether the server should be sent new clients, and if not, why. */
+export interface NearbyReadiness {
+  /** Listening, and every adapter up. */
+  ready: boolean;
+  state: NearbyServerState;
+  /** Each adapter's health as the server's last calls showed it. */
+  adapters: Partial<Record<AdapterName, AdapterHealth>>;
+  /** Why the server is not ready (`server draining`, `cache down: connect ECONNREFUSED …`); empty when ready. */
+  reasons: string[];
+}
 
 /** A Nearby protocol server. Create it with {@link createNearbyServer}. */
 export interface NearbyServer {
@@ -32,6 +49,10 @@ export interface NearbyServer {
   close(): Promise<void>;
   /** Counters and gauges. */
   stats(): NearbyServerStats;
+  /** Liveness: `ok` from creation until `close()`, draining included. */
+  health(): NearbyLiveness;
+  /** Readiness: ready while listening with every adapter up; not while starting, draining or closed. */
+  readiness(): NearbyReadiness;
   readonly state: NearbyServerState;
   /** The bound port once listening on `port`. */
   readonly port: number | undefined;
@@ -49,6 +70,13 @@ export function createNearbyServer(options: NearbyServerOptions): NearbyServer {
 }
 
 const STATE_OF_ENGINE = { idle: 'idle', running: 'listening', draining: 'draining', closed: 'closed' } as const;
+
+/** Why a server in each state other than `listening` is not ready. */
+const NOT_READY: Record<Exclude<NearbyServerState, 'listening'>, string> = {
+  idle: 'server starting',
+  draining: 'server draining',
+  closed: 'server closed',
+};
 
 class NearbyServerImpl implements NearbyServer {
   readonly #options: ResolvedOptions;
@@ -106,11 +134,18 @@ class NearbyServerImpl implements NearbyServer {
       });
     }
     const address = this.#http.address();
-    if (address !== null && typeof address === 'object') {
-      this.#port = (address as AddressInfo).port;
-      return { port: address.port, host: address.address };
-    }
-    return { port: this.#options.port ?? 0, host: this.#options.host ?? '' };
+    const bound =
+      address !== null && typeof address === 'object'
+        ? { port: (address as AddressInfo).port, host: address.address }
+        : { port: this.#options.port ?? 0, host: this.#options.host ?? '' };
+    if (address !== null && typeof address === 'object') this.#port = bound.port;
+    this.#engine.log.serverListening({
+      port: address !== null && typeof address === 'object' ? bound.port : undefined,
+      host: bound.host,
+      path: this.#options.path,
+      attached: !this.#ownsHttp,
+    });
+    return bound;
   }
 
   friendAdded(a: string, b: string): Promise<void> {
@@ -141,13 +176,30 @@ class NearbyServerImpl implements NearbyServer {
     return { ...this.#engine.stats(), state: this.state };
   }
 
+  health(): NearbyLiveness {
+    return { status: this.state === 'closed' ? 'closed' : 'ok' };
+  }
+
+  readiness(): NearbyReadiness {
+    const state = this.state;
+    const adapters = this.#engine.adapterHealth();
+    const reasons: string[] = state === 'listening' ? [] : [NOT_READY[state]];
+    for (const [name, health] of Object.entries(adapters)) {
+      if (!health.up) reasons.push(`${name} down: ${health.reason ?? 'unknown'}`);
+    }
+    return { ready: reasons.length === 0, state, adapters, reasons };
+  }
+
   #onHttpRequest(request: IncomingMessage, response: ServerResponse): void {
     const path = pathOf(request);
     if (path === '/healthz') {
-      const ok = this.state === 'listening';
-      const connections = this.#engine.stats().connections;
-      response.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ status: ok ? 'ok' : this.state, connections }));
+      const { status } = this.health();
+      writeJson(response, status === 'ok' ? 200 : 503, { status, state: this.state, connections: this.#engine.stats().connections });
+      return;
+    }
+    if (path === '/readyz') {
+      const readiness = this.readiness();
+      writeJson(response, readiness.ready ? 200 : 503, readiness);
       return;
     }
     if (path === this.#options.path) {
@@ -158,4 +210,15 @@ class NearbyServerImpl implements NearbyServer {
     response.writeHead(404, { 'content-type': 'text/plain' });
     response.end('Not found\n');
   }
+}
+
+/** Writes `body` as JSON with `status`, never cached (a health answer is only true now). */
+export function writeJson(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(text),
+  });
+  response.end(text);
 }

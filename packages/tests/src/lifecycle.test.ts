@@ -85,10 +85,15 @@ describe('draining and health', () => {
     await Promise.all(clients.map((c) => c.init()));
     const health = await fetch(`http://127.0.0.1:${env.port}/healthz`);
     expect(health.status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${env.port}/readyz`)).status).toBe(200);
 
     const drained = env.server.drain({ windowMs: 200, waves: 3 });
     expect(env.server.state).toBe('draining');
-    expect((await fetch(`http://127.0.0.1:${env.port}/healthz`)).status).toBe(503);
+    // Still alive (nothing should restart it), but no longer ready for new clients.
+    expect((await fetch(`http://127.0.0.1:${env.port}/healthz`)).status).toBe(200);
+    const ready = await fetch(`http://127.0.0.1:${env.port}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(((await ready.json()) as { reasons: string[] }).reasons).toEqual(['server draining']);
     const late = new RawPeer(env.urlFor('late'));
     await expect(late.opened).rejects.toThrow(/503/);
 

@@ -53,6 +53,9 @@ export class Connection<U = unknown> {
   released = false;
   /** True when the server closed this connection: then it is never the user signing off. */
   closedByServer = false;
+  /** The code and reason the server closed this connection with, once it did. */
+  closeCode: number | undefined;
+  closeReason = '';
   /** Device timestamp of the newest sample from this device, to ignore its samples resent out of order. */
   newestSampleAt = Number.NEGATIVE_INFINITY;
   /** That newest sample, to recognise the same fix sent twice. */
@@ -102,6 +105,8 @@ export class Connection<U = unknown> {
   close(code: number, reason: string): void {
     if (this.phase === 'closed') return;
     this.closedByServer = true;
+    this.closeCode = code;
+    this.closeReason = reason;
     this.queue.flush();
     this.phase = 'closed';
     this.queue.close();

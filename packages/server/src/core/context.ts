@@ -4,6 +4,7 @@ import type { BusMessage } from './bus.js';
 import type { Connection } from './connection.js';
 import type { ResolvedEngineOptions } from './engine-options.js';
 import type { HistoryWriter } from './history-writer.js';
+import type { EngineLog } from './logging.js';
 import type { ChannelState, LocalUser, Position } from './local-user.js';
 import type { RetryQueue } from './retry-queue.js';
 import type { VersionClock } from './version-clock.js';
@@ -162,6 +163,8 @@ export interface EngineContext {
   readonly bus: BusRole;
   readonly users: UsersRole;
   readonly friendships: FriendshipsRole;
+  /** Structured log of lifecycle events (`logging.ts`). */
+  readonly log: EngineLog;
   now(): number;
   /** Reports an error that belongs to no connection to the host's `onError`. Never throws. */
   report(context: string, error: unknown): void;

@@ -2,6 +2,8 @@ import { ErrorCode, Limits, NearbyError } from '@nearby/protocol';
 import type { FriendGraph, HistoryStore, LocationCache, PresenceRegistry, PubSubTransport, SettingsStore } from '../adapters/types.js';
 import type { TokenBucketOptions } from './token-bucket.js';
 import { globalTimers, type Timers } from '../timers.js';
+import { consoleLogger } from './logging.js';
+import type { NearbyLogger, NearbyTelemetry } from './telemetry.js';
 
 /** Options of the protocol engine: everything a Nearby server needs except how sockets reach it. */
 export interface NearbyEngineOptions {
@@ -79,8 +81,20 @@ export interface NearbyEngineOptions {
   probeChannelPrefix?: string;
   /** Identity of this server process on the bus. Default: random. */
   serverId?: string;
-  /** Receives errors that do not belong to one connection (adapter failures). Default: console.error. */
+  /**
+   * Receives every error that does not belong to one connection (adapter failures), each time it
+   * happens. Default: none; the default logger prints them, collapsed (see `logger`).
+   */
   onError?: (error: unknown) => void;
+  /**
+   * Structured log of lifecycle events (docs/server.md, "Logging"); a pino logger fits as it is.
+   * `false` logs nothing. Default: one line per warning or error on the console, repeated
+   * adapter failures collapsed, unless `onError` is given, in which case nothing is logged and
+   * errors reach only `onError`.
+   */
+  logger?: NearbyLogger | false;
+  /** Latency observations and adapter health for a metrics exporter. */
+  telemetry?: NearbyTelemetry;
   /** Clock and timers; defaults use the globals at call time. */
   timers?: Timers;
   /** Uniform random numbers in [0, 1) (drain delays, the default server id). Default: `Math.random`, looked up at call time. */
@@ -108,6 +122,9 @@ export interface ResolvedEngineOptions {
   probeChannelPrefix: string;
   serverId: string;
   onError: (error: unknown) => void;
+  /** The logger records go to; undefined: none. */
+  logger: NearbyLogger | undefined;
+  telemetry: NearbyTelemetry | undefined;
   timers: Timers;
   random: () => number;
 }
@@ -200,8 +217,33 @@ export function resolveEngineOptions(options: NearbyEngineOptions): ResolvedEngi
     busProbeIntervalMs: positiveOption('busProbeIntervalMs', options.busProbeIntervalMs, 1_000, { allowZero: true }),
     probeChannelPrefix: options.probeChannelPrefix ?? 'nearby:probe:',
     serverId: options.serverId ?? randomServerId(random, timers.now()),
-    onError: options.onError ?? ((error) => console.error('[nearby]', error)),
+    onError: options.onError ?? (() => {}),
+    logger: resolveLogger(options),
+    telemetry: resolveTelemetry(options.telemetry),
     timers,
     random,
   };
+}
+
+const LOG_METHODS = ['debug', 'info', 'warn', 'error'] as const;
+
+/**
+ * The logger records go to: the host's, none (`false`), or by default the console at level
+ * `warn` — unless the host gave `onError` alone, which then receives the errors by itself (so
+ * no error is printed twice).
+ */
+function resolveLogger(options: NearbyEngineOptions): NearbyLogger | undefined {
+  const { logger } = options;
+  if (logger === false) return undefined;
+  if (logger === undefined) return options.onError === undefined ? consoleLogger('warn') : undefined;
+  if (typeof logger !== 'object' || logger === null || LOG_METHODS.some((method) => typeof logger[method] !== 'function')) {
+    throw invalidOption('logger must be a logger with debug, info, warn and error methods (a pino logger fits), or false');
+  }
+  return logger;
+}
+
+function resolveTelemetry(telemetry: NearbyTelemetry | undefined): NearbyTelemetry | undefined {
+  if (telemetry === undefined) return undefined;
+  if (typeof telemetry !== 'object' || telemetry === null) throw invalidOption('telemetry must be an object (NearbyTelemetry)');
+  return telemetry;
 }

@@ -5,6 +5,7 @@ import { MemoryLocationCache } from '../adapters/memory/location-cache.js';
 import { MemoryPresenceRegistry } from '../adapters/memory/presence-registry.js';
 import { MemoryPubSub } from '../adapters/memory/pubsub.js';
 import { MemorySettingsStore } from '../adapters/memory/settings-store.js';
+import { AdapterMonitor } from './adapter-health.js';
 import { BusRouter } from './bus-router.js';
 import { Channels } from './channels.js';
 import type { ServerSocket } from './connection.js';
@@ -13,9 +14,11 @@ import { resolveEngineOptions, type NearbyEngineOptions, type ResolvedEngineOpti
 import { encodeReconnect } from './frames.js';
 import { Friendships } from './friendships.js';
 import { HistoryWriter } from './history-writer.js';
+import { EngineLog } from './logging.js';
 import { Recovery } from './recovery.js';
 import { RetryQueue } from './retry-queue.js';
 import { Sessions } from './sessions.js';
+import type { AdapterHealth, AdapterName, TelemetrySource } from './telemetry.js';
 import { Users } from './users.js';
 import { VersionClock } from './version-clock.js';
 
@@ -76,6 +79,10 @@ export interface NearbyEngine {
   /** Closes every connection (1001), waits for pending work, and closes the adapters the engine created. */
   close(): Promise<void>;
   stats(): NearbyEngineStats;
+  /** Each adapter's health as its last calls (and, for `pubsub`, the bus probe) showed it. */
+  adapterHealth(): Partial<Record<AdapterName, AdapterHealth>>;
+  /** The engine's structured log, for the transport in front of it (`server_listening`, `auth_refused`). */
+  readonly log: EngineLog;
 }
 
 /**
@@ -97,22 +104,30 @@ class Engine implements NearbyEngine {
   readonly #retries: RetryQueue;
   readonly #writer: HistoryWriter;
   readonly #adapters: Adapter[];
+  readonly #log: EngineLog;
+  readonly #monitor: AdapterMonitor;
   readonly #owned: Adapter[] = [];
   readonly #timers = new Set<unknown>();
   #state: NearbyEngineState = 'idle';
   #drainPromise: Promise<void> | undefined;
 
-  constructor(options: ResolvedEngineOptions, raw: NearbyEngineOptions) {
+  constructor(resolved: ResolvedEngineOptions, raw: NearbyEngineOptions) {
+    const { timers } = resolved;
+    this.#log = new EngineLog(resolved.logger, timers);
+    const monitor = new AdapterMonitor(timers, this.#log, resolved.telemetry);
+    this.#monitor = monitor;
+    // Every call the roles make to the host's friend graph goes through the monitor too.
+    const options: ResolvedEngineOptions = { ...resolved, friends: monitor.friends(resolved.friends) };
     this.#options = options;
-    const { timers } = options;
     const cache = raw.cache ?? this.#own(new MemoryLocationCache({ now: () => timers.now() }));
     const pubsub = raw.pubsub ?? this.#own(new MemoryPubSub());
     const history = raw.history ?? this.#own(new MemoryHistoryStore());
     // Omitted only without a pubsub (resolveEngineOptions refuses it otherwise): one process.
     const settings = raw.settings === false ? undefined : (raw.settings ?? this.#own(new MemorySettingsStore()));
     const presence = raw.presence === false ? undefined : (raw.presence ?? this.#own(new MemoryPresenceRegistry()));
+    // Connected and closed as given; called by the roles through the monitor's wrappers.
     this.#adapters = [cache, pubsub, history, settings, presence].filter((adapter) => adapter !== undefined);
-    this.#writer = new HistoryWriter(history, { ...options.historyWriter, timers });
+    this.#writer = new HistoryWriter(monitor.history(history), { ...options.historyWriter, timers });
     const counters = zeroCounters();
     this.#retries = new RetryQueue({
       timers,
@@ -124,11 +139,12 @@ class Engine implements NearbyEngine {
     // The roles reach each other through the context; they are assigned right below.
     const ctx = {
       options,
-      cache,
-      pubsub,
-      settings,
-      presence,
+      cache: monitor.cache(cache),
+      pubsub: monitor.pubsub(pubsub),
+      settings: settings === undefined ? undefined : monitor.settings(settings),
+      presence: presence === undefined ? undefined : monitor.presence(presence),
       history: this.#writer,
+      log: this.#log,
       counters,
       clock: new VersionClock(() => timers.now()),
       retries: this.#retries,
@@ -146,6 +162,24 @@ class Engine implements NearbyEngine {
     ctx.friendships = this.#friendships;
     this.#sessions = new Sessions(ctx);
     this.#recovery = new Recovery(ctx);
+    options.telemetry?.bind?.(this.#telemetrySource());
+  }
+
+  /** What a telemetry exporter reads at scrape time. */
+  #telemetrySource(): TelemetrySource {
+    return {
+      // Plain counters and gauges; the interface has no index signature, the figures are the same.
+      stats: () => this.stats() as unknown as Readonly<Record<string, unknown>>,
+      adapterHealth: () => this.adapterHealth(),
+    };
+  }
+
+  get log(): EngineLog {
+    return this.#log;
+  }
+
+  adapterHealth(): Partial<Record<AdapterName, AdapterHealth>> {
+    return this.#monitor.health();
   }
 
   get state(): NearbyEngineState {
@@ -170,14 +204,32 @@ class Engine implements NearbyEngine {
     this.#scheduleSweep();
     const probe = this.#bus.probeChannel;
     if (probe !== undefined) this.#channels.subscribeRaw(probe);
-    this.#bus.start(this.#recovery);
+    let downAt = 0;
+    this.#bus.start({
+      onDown: () => {
+        downAt = this.#options.timers.now();
+        this.#monitor.busDown(true);
+        this.#log.busDown();
+        this.#recovery.onDown();
+      },
+      onUp: () => {
+        this.#monitor.busDown(false);
+        this.#log.busUp(this.#options.timers.now() - downAt);
+        this.#recovery.onUp();
+      },
+    });
   }
 
   accept(socket: ServerSocket, userId: string): EngineSession {
     const connection = this.#sessions.accept(socket, userId);
+    this.#log.connectionAccepted(connection.id, userId);
     return {
       receive: (data) => this.#sessions.receive(connection, data),
-      closed: (code) => this.#sessions.release(connection, code),
+      closed: (code) => {
+        const byServer = connection.closeCode !== undefined;
+        this.#log.connectionClosed(connection.id, userId, connection.closeCode ?? code, connection.closeReason, byServer);
+        this.#sessions.release(connection, code);
+      },
     };
   }
 
@@ -211,7 +263,12 @@ class Engine implements NearbyEngine {
     this.#timers.clear();
     await this.#writer.flush();
     const results = await Promise.allSettled(this.#owned.map((adapter) => adapter.close?.()));
-    for (const result of results) if (result.status === 'rejected') this.#options.onError(result.reason);
+    for (const result of results) {
+      if (result.status !== 'rejected') continue;
+      this.#options.onError(result.reason);
+      this.#log.internalError('adapter close failed', result.reason);
+    }
+    this.#log.stop();
   }
 
   stats(): NearbyEngineStats {
@@ -231,6 +288,8 @@ class Engine implements NearbyEngine {
     const windowMs = options.windowMs ?? this.#options.drainWindowMs;
     const connections = [...this.#sessions.values()];
     const waves = Math.max(1, Math.min(options.waves ?? 10, connections.length));
+    const startedAt = this.#options.timers.now();
+    this.#log.drainStarted(connections.length, windowMs, waves);
     const perWave = Math.ceil(connections.length / waves);
     const spacing = waves > 1 ? windowMs / waves : 0;
     for (let wave = 0; wave < waves; wave++) {
@@ -243,22 +302,27 @@ class Engine implements NearbyEngine {
         connection.close(CloseCode.SERVICE_RESTART, 'draining');
       }
     }
-    await this.#untilNoConnection(CLOSE_GRACE_MS);
+    const cut = await this.#untilNoConnection(CLOSE_GRACE_MS);
+    this.#log.drainFinished(connections.length, cut, this.#options.timers.now() - startedAt);
   }
 
-  /** Resolves when every connection is released, cutting those still open after `graceMs`. */
-  async #untilNoConnection(graceMs: number): Promise<void> {
-    if (this.#sessions.size === 0) return;
+  /** Resolves, to the number of connections cut, when every connection is released, cutting those still open after `graceMs`. */
+  async #untilNoConnection(graceMs: number): Promise<number> {
+    if (this.#sessions.size === 0) return 0;
     const { timers } = this.#options;
     let timer: unknown;
+    let cutCount = 0;
     const cut = new Promise<void>((resolve) => {
       timer = timers.setTimeout(() => {
-        for (const connection of [...this.#sessions.values()]) connection.socket.terminate();
+        const open = [...this.#sessions.values()];
+        cutCount = open.length;
+        for (const connection of open) connection.socket.terminate();
         resolve();
       }, graceMs);
     });
     await Promise.race([this.#sessions.untilEmpty(), cut]);
     timers.clearTimeout(timer);
+    return cutCount;
   }
 
   /** Expires inactive friends and closes idle connections, every `sweepIntervalMs`. */
@@ -282,6 +346,7 @@ class Engine implements NearbyEngine {
         this.#sweep();
       } catch (error) {
         this.#options.onError(error);
+        this.#log.internalError('inactivity sweep failed', error);
       }
       this.#scheduleSweep();
     });
@@ -301,6 +366,12 @@ class Engine implements NearbyEngine {
     return adapter;
   }
 
+  /**
+   * Hands an error to `onError`, every time, and to the log once: a failure of an adapter call
+   * was logged already by the monitor, under its adapter and operation (the `context` names
+   * the same operation in words: "location cache write failed" is `cache.set`), and collapsed
+   * with the others of its kind; the bus outage is `bus_down`; anything else is `internal_error`.
+   */
   #report(context: string, error: unknown): void {
     try {
       this.#options.onError(
@@ -309,6 +380,9 @@ class Engine implements NearbyEngine {
     } catch {
       // An onError that throws must not take the server down.
     }
+    if (context === 'pubsub' && error instanceof NearbyError && error.code === ErrorCode.ADAPTER_UNAVAILABLE) return;
+    if (this.#monitor.seen(error)) return;
+    this.#log.internalError(context, error);
   }
 }
 

@@ -4,3 +4,14 @@ export type { NearbyEngineOptions } from './engine-options.js';
 export type { ServerSocket } from './connection.js';
 export type { CoreCounters } from './context.js';
 export type { Timers } from '../timers.js';
+export type { EngineLog, AuthRefusal } from './logging.js';
+export type {
+  AdapterName,
+  AdapterHealth,
+  LogLevel,
+  LogMethod,
+  LogEventName,
+  NearbyLogger,
+  NearbyTelemetry,
+  TelemetrySource,
+} from './telemetry.js';

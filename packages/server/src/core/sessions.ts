@@ -80,6 +80,7 @@ export class Sessions {
         // The peer stopped reading and its backlog overflowed: a TCP-level close, since a close
         // frame would queue behind everything it is not reading.
         counters.slowConsumersClosed++;
+        this.#ctx.log.slowConsumerClosed(connection.id, userId);
         socket.terminate();
       },
     );

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode, ErrorCode, Limits, NearbyError } from '@nearby/protocol';
 import type { NearbyEngine } from '../core/engine.js';
+import type { EngineLog } from '../core/logging.js';
 import type { Authenticate } from '../options.js';
 
 export interface WebSocketHandlerOptions {
@@ -56,7 +57,7 @@ export function applyWebSocketHandler(options: WebSocketHandlerOptions): WebSock
   };
 
   async function authenticateAndAccept(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const { userId, failure } = await identify(request, options);
+    const { userId, failure } = await identify(request, options, engine.log);
     if (socket.destroyed) return;
     if (!engine.accepting) {
       rejectUpgrade(socket, 503, 'Service Unavailable');
@@ -94,18 +95,25 @@ export function applyWebSocketHandler(options: WebSocketHandlerOptions): WebSock
 async function identify(
   request: IncomingMessage,
   options: Pick<WebSocketHandlerOptions, 'authenticate' | 'onError'>,
+  log: EngineLog,
 ): Promise<{ userId: string | null; failure?: { code: number; reason: string } }> {
   const failed = { userId: null, failure: { code: CloseCode.INTERNAL_ERROR, reason: 'authentication failed' } };
   try {
     const userId = await options.authenticate(request);
-    if (userId === null) return { userId: null, failure: { code: CloseCode.UNAUTHORIZED, reason: 'unauthorized' } };
+    if (userId === null) {
+      log.authRefused('null_user_id', CloseCode.UNAUTHORIZED);
+      return { userId: null, failure: { code: CloseCode.UNAUTHORIZED, reason: 'unauthorized' } };
+    }
     if (typeof userId !== 'string' || userId.length === 0 || userId.length > Limits.MAX_USER_ID_LENGTH) {
-      options.onError(new NearbyError(ErrorCode.INTERNAL, `authenticate returned an invalid user id: ${JSON.stringify(userId)}`));
+      const error = new NearbyError(ErrorCode.INTERNAL, `authenticate returned an invalid user id: ${JSON.stringify(userId)}`);
+      options.onError(error);
+      log.authRefused('invalid_user_id', CloseCode.INTERNAL_ERROR, error);
       return failed;
     }
     return { userId };
   } catch (error) {
     options.onError(new NearbyError(ErrorCode.INTERNAL, 'authenticate threw', { cause: error }));
+    log.authRefused('authenticate_threw', CloseCode.INTERNAL_ERROR, error);
     return failed;
   }
 }
