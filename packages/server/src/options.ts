@@ -1,5 +1,7 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { checkOptionKeys, optionKeys } from '@nearby/protocol';
 import {
+  ENGINE_OPTION_KEYS,
   invalidOption,
   positiveOption,
   resolveEngineOptions,
@@ -28,6 +30,17 @@ export interface NearbyServerOptions extends NearbyEngineOptions {
   maxPayloadBytes?: number;
 }
 
+/** Every key of {@link NearbyServerOptions}; any other is refused. `server` is not looked into. */
+export const SERVER_OPTION_KEYS = optionKeys<NearbyServerOptions>()([
+  ...ENGINE_OPTION_KEYS,
+  'authenticate',
+  'port',
+  'host',
+  'server',
+  'path',
+  'maxPayloadBytes',
+]);
+
 /** Options after defaults, as the server uses them. */
 export interface ResolvedOptions extends ResolvedEngineOptions {
   authenticate: Authenticate;
@@ -41,6 +54,7 @@ export interface ResolvedOptions extends ResolvedEngineOptions {
 /** Applies defaults and rejects impossible configurations with a message naming the option. */
 export function resolveOptions(options: NearbyServerOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw invalidOption('options are required');
+  checkOptionKeys(options, SERVER_OPTION_KEYS);
   if (typeof options.authenticate !== 'function') throw invalidOption('authenticate must be a function (request) => userId | null');
   if (typeof options.friends?.getFriends !== 'function') throw invalidOption('friends must be a FriendGraph with getFriends(userId)');
   if (options.port !== undefined && options.server !== undefined) throw invalidOption('give either port or server, not both');
@@ -53,7 +67,7 @@ export function resolveOptions(options: NearbyServerOptions): ResolvedOptions {
   const path = options.path ?? '/nearby';
   if (!path.startsWith('/')) throw invalidOption(`path must start with "/", got ${path}`);
   return {
-    ...resolveEngineOptions(options),
+    ...resolveEngineOptions(options, SERVER_OPTION_KEYS),
     authenticate: options.authenticate,
     port: options.port,
     host: options.host,
