@@ -5,6 +5,7 @@ import pg from 'pg';
 import { Etcd3 } from 'etcd3';
 import { ErrorCode, NearbyError } from '@nearby/protocol';
 import { resolveOptions, type NearbyServerOptions } from './options.js';
+import { createNearbyServer } from './server.js';
 import { createNearbyEngine } from './core/engine.js';
 import { MemoryHistoryStore } from './adapters/memory/history-store.js';
 import { MemoryLocationCache } from './adapters/memory/location-cache.js';
@@ -110,8 +111,15 @@ const resolveServer = (options: Options) => resolveOptions(options as unknown as
 const makeEngine = (options: Options) => createNearbyEngine(options as never);
 
 /** The server and the engine, whose options nest. */
+const makeServer = (options: Options) => {
+  const server = createNearbyServer(options as unknown as NearbyServerOptions);
+  cleanups.push(() => server.close());
+  return server;
+};
+
 const nesting: { name: string; make: (options: Options) => unknown; full: () => Options }[] = [
-  { name: 'createNearbyServer options', make: resolveServer, full: fullServerOptions },
+  { name: 'createNearbyServer options', make: makeServer, full: fullServerOptions },
+  { name: 'resolveOptions (the server’s)', make: resolveServer, full: fullServerOptions },
   { name: 'createNearbyEngine options', make: makeEngine, full: fullEngineOptions },
 ];
 

@@ -30,9 +30,8 @@ export interface NearbyServerOptions extends NearbyEngineOptions {
   maxPayloadBytes?: number;
 }
 
-/** Every key of {@link NearbyServerOptions}; any other is refused. `server` is not looked into. */
-export const SERVER_OPTION_KEYS = optionKeys<NearbyServerOptions>()([
-  ...ENGINE_OPTION_KEYS,
+/** The keys of {@link NearbyServerOptions} that are not the engine's: how WebSockets reach it. */
+const TRANSPORT_OPTION_KEYS = optionKeys<Omit<NearbyServerOptions, keyof NearbyEngineOptions>>()([
   'authenticate',
   'port',
   'host',
@@ -40,6 +39,18 @@ export const SERVER_OPTION_KEYS = optionKeys<NearbyServerOptions>()([
   'path',
   'maxPayloadBytes',
 ]);
+
+/** Every key of {@link NearbyServerOptions}; any other is refused. `server` is not looked into. */
+export const SERVER_OPTION_KEYS = optionKeys<NearbyServerOptions>()([...ENGINE_OPTION_KEYS, ...TRANSPORT_OPTION_KEYS]);
+
+/** The engine's part of server options: all but the transport ones. */
+export function engineOptionsOf(options: NearbyServerOptions): NearbyEngineOptions {
+  const engine: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (!(TRANSPORT_OPTION_KEYS as readonly string[]).includes(key)) engine[key] = value;
+  }
+  return engine as unknown as NearbyEngineOptions;
+}
 
 /** Options after defaults, as the server uses them. */
 export interface ResolvedOptions extends ResolvedEngineOptions {

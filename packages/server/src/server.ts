@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { AddressInfo } from 'node:net';
 import { ErrorCode, NearbyError } from '@nearby/protocol';
 import { createNearbyEngine, type DrainOptions, type NearbyEngine, type NearbyEngineStats } from './core/engine.js';
-import { resolveOptions, type NearbyServerOptions, type ResolvedOptions } from './options.js';
+import { engineOptionsOf, resolveOptions, type NearbyServerOptions, type ResolvedOptions } from './options.js';
 import { applyWebSocketHandler, pathOf, type WebSocketHandler } from './transports/ws.js';
 
 /** Lifecycle of a {@link NearbyServer}. */
@@ -61,7 +61,7 @@ class NearbyServerImpl implements NearbyServer {
   constructor(options: ResolvedOptions, raw: NearbyServerOptions) {
     this.#options = options;
     // The engine resolves its own options again from the raw ones (the same values).
-    this.#engine = createNearbyEngine({ ...raw, serverId: options.serverId, timers: options.timers, random: options.random });
+    this.#engine = createNearbyEngine({ ...engineOptionsOf(raw), serverId: options.serverId, timers: options.timers, random: options.random });
   }
 
   get state(): NearbyServerState {
