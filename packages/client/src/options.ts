@@ -1,4 +1,4 @@
-import { ErrorCode, Limits, NearbyError } from '@nearby/protocol';
+import { ErrorCode, Limits, NearbyError, checkOptionKeys, optionKeys } from '@nearby/protocol';
 import type { BackoffOptions } from './backoff.js';
 import type { ListenerErrorHandler } from './emitter.js';
 import { MAX_TIMER_DELAY_MS, defaultRandom, resolveTimers, rethrowAsync, type Timers } from './environment.js';
@@ -92,6 +92,36 @@ export interface NearbyClientOptions {
   onListenerError?: ListenerErrorHandler;
 }
 
+/**
+ * Every key of {@link NearbyClientOptions}; any other is refused. Objects the host supplies
+ * (`WebSocket`, `appState`, `network`, `storage`, `timers`) are not looked into.
+ */
+const CLIENT_OPTION_KEYS = optionKeys<NearbyClientOptions>()([
+  'url',
+  'token',
+  'getToken',
+  'tokenParam',
+  'radiusKm',
+  'sharing',
+  'flushIntervalMs',
+  'significantMoveMeters',
+  'maxBufferedSamples',
+  'reconnect',
+  'heartbeat',
+  'connectTimeoutMs',
+  'ackTimeoutMs',
+  'inactiveAfterMs',
+  'WebSocket',
+  'appState',
+  'network',
+  'backgroundTimeoutMs',
+  'storage',
+  'storageKey',
+  'timers',
+  'random',
+  'onListenerError',
+]);
+
 /** Options after validation and defaulting. */
 export interface ResolvedOptions {
   url: string;
@@ -174,6 +204,8 @@ function checkNumber(name: string, value: unknown, range: Range): number {
 
 /** Numeric options of one object: their default and the values they accept, checked in this order. */
 type NumberTable = Record<string, readonly [fallback: number, range: Range]>;
+/** A table of every option of `T` and no other. */
+type TableOf<T> = { readonly [K in keyof T]-?: readonly [fallback: number, range: Range] };
 
 const NUMBER_OPTIONS = {
   flushIntervalMs: [30_000, DELAY],
@@ -189,12 +221,12 @@ const RECONNECT_OPTIONS = {
   initialDelayMs: [500, DELAY],
   maxDelayMs: [30_000, DELAY],
   multiplier: [2, { min: 1, max: 1000 }],
-} as const satisfies NumberTable;
+} as const satisfies TableOf<ReconnectOptions>;
 
 const HEARTBEAT_OPTIONS = {
   intervalMs: [25_000, TIMEOUT],
   timeoutMs: [10_000, TIMEOUT],
-} as const satisfies NumberTable;
+} as const satisfies TableOf<HeartbeatOptions>;
 
 /** The options of `table` read from `given` (a missing one takes its default), each checked. */
 function checkNumbers<T extends NumberTable>(given: object, prefix: string, table: T): { [K in keyof T]: number } {
@@ -210,6 +242,7 @@ function checkGroup<T extends NumberTable>(option: string, value: unknown, table
   if (value === false) return false;
   const given = value ?? {};
   if (typeof given !== 'object' || given === null) throw invalidArgument(`options.${option}`, 'an object or false', given);
+  checkOptionKeys(given, Object.keys(table), `${option}.`);
   return checkNumbers(given, `options.${option}.`, table);
 }
 
@@ -253,6 +286,7 @@ export function resolveOptions(options: NearbyClientOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
     throw invalidArgument('options', 'an object with at least a url', options);
   }
+  checkOptionKeys(options, CLIENT_OPTION_KEYS);
   const { url, token } = options;
   if (typeof url !== 'string' || !WS_URL.test(url)) {
     throw invalidArgument('options.url', 'a ws:// or wss:// URL without a fragment', url);

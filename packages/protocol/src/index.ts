@@ -32,3 +32,5 @@ export type {
   PongFrame,
   ReconnectFrame,
 } from './frames.js';
+export { checkOptionKeys, editDistance, nearestKey, optionKeys } from './options-check.js';
+export type { ListsEveryKey } from './options-check.js';

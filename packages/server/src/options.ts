@@ -1,5 +1,7 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { checkOptionKeys, optionKeys } from '@nearby/protocol';
 import {
+  ENGINE_OPTION_KEYS,
   invalidOption,
   positiveOption,
   resolveEngineOptions,
@@ -28,6 +30,28 @@ export interface NearbyServerOptions extends NearbyEngineOptions {
   maxPayloadBytes?: number;
 }
 
+/** The keys of {@link NearbyServerOptions} that are not the engine's: how WebSockets reach it. */
+const TRANSPORT_OPTION_KEYS = optionKeys<Omit<NearbyServerOptions, keyof NearbyEngineOptions>>()([
+  'authenticate',
+  'port',
+  'host',
+  'server',
+  'path',
+  'maxPayloadBytes',
+]);
+
+/** Every key of {@link NearbyServerOptions}; any other is refused. `server` is not looked into. */
+export const SERVER_OPTION_KEYS = optionKeys<NearbyServerOptions>()([...ENGINE_OPTION_KEYS, ...TRANSPORT_OPTION_KEYS]);
+
+/** The engine's part of server options: all but the transport ones. */
+export function engineOptionsOf(options: NearbyServerOptions): NearbyEngineOptions {
+  const engine: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (!(TRANSPORT_OPTION_KEYS as readonly string[]).includes(key)) engine[key] = value;
+  }
+  return engine as unknown as NearbyEngineOptions;
+}
+
 /** Options after defaults, as the server uses them. */
 export interface ResolvedOptions extends ResolvedEngineOptions {
   authenticate: Authenticate;
@@ -41,6 +65,7 @@ export interface ResolvedOptions extends ResolvedEngineOptions {
 /** Applies defaults and rejects impossible configurations with a message naming the option. */
 export function resolveOptions(options: NearbyServerOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw invalidOption('options are required');
+  checkOptionKeys(options, SERVER_OPTION_KEYS);
   if (typeof options.authenticate !== 'function') throw invalidOption('authenticate must be a function (request) => userId | null');
   if (typeof options.friends?.getFriends !== 'function') throw invalidOption('friends must be a FriendGraph with getFriends(userId)');
   if (options.port !== undefined && options.server !== undefined) throw invalidOption('give either port or server, not both');
@@ -53,7 +78,7 @@ export function resolveOptions(options: NearbyServerOptions): ResolvedOptions {
   const path = options.path ?? '/nearby';
   if (!path.startsWith('/')) throw invalidOption(`path must start with "/", got ${path}`);
   return {
-    ...resolveEngineOptions(options),
+    ...resolveEngineOptions(options, SERVER_OPTION_KEYS),
     authenticate: options.authenticate,
     port: options.port,
     host: options.host,

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { ErrorCode, NearbyError } from '@nearby/protocol';
 import { createNearbyEngine, type DrainOptions, type NearbyEngine, type NearbyEngineStats } from './core/engine.js';
 import type { AdapterHealth, AdapterName } from './core/telemetry.js';
-import { resolveOptions, type NearbyServerOptions, type ResolvedOptions } from './options.js';
+import { engineOptionsOf, resolveOptions, type NearbyServerOptions, type ResolvedOptions } from './options.js';
 import { applyWebSocketHandler, pathOf, type WebSocketHandler } from './transports/ws.js';
 
 /** Lifecycle of a {@link NearbyServer}. */
@@ -89,7 +89,7 @@ class NearbyServerImpl implements NearbyServer {
   constructor(options: ResolvedOptions, raw: NearbyServerOptions) {
     this.#options = options;
     // The engine resolves its own options again from the raw ones (the same values).
-    this.#engine = createNearbyEngine({ ...raw, serverId: options.serverId, timers: options.timers, random: options.random });
+    this.#engine = createNearbyEngine({ ...engineOptionsOf(raw), serverId: options.serverId, timers: options.timers, random: options.random });
   }
 
   get state(): NearbyServerState {

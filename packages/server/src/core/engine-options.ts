@@ -1,4 +1,4 @@
-import { ErrorCode, Limits, NearbyError } from '@nearby/protocol';
+import { ErrorCode, Limits, NearbyError, checkOptionKeys, optionKeys } from '@nearby/protocol';
 import type { FriendGraph, HistoryStore, LocationCache, PresenceRegistry, PubSubTransport, SettingsStore } from '../adapters/types.js';
 import type { TokenBucketOptions } from './token-bucket.js';
 import { globalTimers, type Timers } from '../timers.js';
@@ -101,6 +101,48 @@ export interface NearbyEngineOptions {
   random?: () => number;
 }
 
+/**
+ * Every key of {@link NearbyEngineOptions}; any other is refused. Objects the host supplies
+ * (adapters, `friends`, `timers`, `logger`, `telemetry`) are not looked into.
+ */
+export const ENGINE_OPTION_KEYS = optionKeys<NearbyEngineOptions>()([
+  'friends',
+  'cache',
+  'pubsub',
+  'settings',
+  'presence',
+  'history',
+  'radiusKm',
+  'maxRadiusKm',
+  'inactiveAfterMs',
+  'maxFriends',
+  'distanceRefreshKm',
+  'inboundSliceFrames',
+  'rateLimit',
+  'idleTimeoutMs',
+  'sweepIntervalMs',
+  'drainWindowMs',
+  'historyWriter',
+  'channelPrefix',
+  'busProbeIntervalMs',
+  'probeChannelPrefix',
+  'serverId',
+  'onError',
+  'timers',
+  'random',
+  'logger',
+  'telemetry',
+]);
+
+type RateLimitOptions = NonNullable<NearbyEngineOptions['rateLimit']>;
+const RATE_LIMIT_KEYS = optionKeys<RateLimitOptions>()(['frames', 'locations', 'maxConsecutiveDrops']);
+const BUCKET_KEYS = optionKeys<TokenBucketOptions>()(['capacity', 'refillPerSecond']);
+const HISTORY_WRITER_KEYS = optionKeys<NonNullable<NearbyEngineOptions['historyWriter']>>()([
+  'maxBatchSamples',
+  'maxPendingSamples',
+  'timeoutMs',
+]);
+
 /** Engine options after defaults, as the engine uses them. */
 export interface ResolvedEngineOptions {
   friends: FriendGraph;
@@ -145,6 +187,7 @@ export function positiveOption(name: string, value: number | undefined, fallback
 function bucket(name: string, value: Partial<TokenBucketOptions> | undefined, fallback: TokenBucketOptions): TokenBucketOptions {
   if (value === undefined) return fallback;
   if (typeof value !== 'object' || value === null) throw invalidOption(`${name} must be { capacity, refillPerSecond }`);
+  checkOptionKeys(value, BUCKET_KEYS, `${name}.`);
   // A field left out takes its default; a field given must be valid.
   const capacity = positiveOption(`${name}.capacity`, value.capacity, fallback.capacity);
   const refillPerSecond = positiveOption(`${name}.refillPerSecond`, value.refillPerSecond, fallback.refillPerSecond);
@@ -183,9 +226,26 @@ function checkSharedState(options: NearbyEngineOptions): void {
   );
 }
 
-/** Applies defaults and rejects impossible configurations with a message naming the option. */
-export function resolveEngineOptions(options: NearbyEngineOptions): ResolvedEngineOptions {
+/** A nested options object (`rateLimit`, `historyWriter`): absent, or an object of known keys. */
+function nestedOptions<T extends object>(name: string, value: T | undefined, keys: readonly string[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null) throw invalidOption(`${name} must be an object, got ${String(value)}`);
+  checkOptionKeys(value, keys, `${name}.`);
+  return value;
+}
+
+/**
+ * Applies defaults and rejects impossible configurations with a message naming the option.
+ * `knownKeys`: the top-level keys accepted (those of a wider options type that embeds these).
+ */
+export function resolveEngineOptions(
+  options: NearbyEngineOptions,
+  knownKeys: readonly string[] = ENGINE_OPTION_KEYS,
+): ResolvedEngineOptions {
   if (typeof options !== 'object' || options === null) throw invalidOption('options are required');
+  checkOptionKeys(options, knownKeys);
+  const rateLimit = nestedOptions('rateLimit', options.rateLimit, RATE_LIMIT_KEYS);
+  const historyWriter = nestedOptions('historyWriter', options.historyWriter, HISTORY_WRITER_KEYS);
   if (typeof options.friends?.getFriends !== 'function') throw invalidOption('friends must be a FriendGraph with getFriends(userId)');
   checkSharedState(options);
   const maxRadiusKm = positiveOption('maxRadiusKm', options.maxRadiusKm, 50);
@@ -206,13 +266,13 @@ export function resolveEngineOptions(options: NearbyEngineOptions): ResolvedEngi
     maxFriends,
     distanceRefreshKm: positiveOption('distanceRefreshKm', options.distanceRefreshKm, 0.1, { allowZero: true }),
     inboundSliceFrames,
-    frameLimit: bucket('rateLimit.frames', options.rateLimit?.frames, { capacity: 40, refillPerSecond: 20 }),
-    locationLimit: bucket('rateLimit.locations', options.rateLimit?.locations, { capacity: 20, refillPerSecond: 0.5 }),
-    maxConsecutiveDrops: positiveOption('rateLimit.maxConsecutiveDrops', options.rateLimit?.maxConsecutiveDrops, 100),
+    frameLimit: bucket('rateLimit.frames', rateLimit?.frames, { capacity: 40, refillPerSecond: 20 }),
+    locationLimit: bucket('rateLimit.locations', rateLimit?.locations, { capacity: 20, refillPerSecond: 0.5 }),
+    maxConsecutiveDrops: positiveOption('rateLimit.maxConsecutiveDrops', rateLimit?.maxConsecutiveDrops, 100),
     idleTimeoutMs: positiveOption('idleTimeoutMs', options.idleTimeoutMs, 75_000, { allowZero: true }),
     sweepIntervalMs: positiveOption('sweepIntervalMs', options.sweepIntervalMs, 5_000),
     drainWindowMs: positiveOption('drainWindowMs', options.drainWindowMs, 30_000, { allowZero: true }),
-    historyWriter: options.historyWriter ?? {},
+    historyWriter: historyWriter ?? {},
     channelPrefix: options.channelPrefix ?? 'nearby:u:',
     busProbeIntervalMs: positiveOption('busProbeIntervalMs', options.busProbeIntervalMs, 1_000, { allowZero: true }),
     probeChannelPrefix: options.probeChannelPrefix ?? 'nearby:probe:',

@@ -1,4 +1,5 @@
 import { CloseCode, ErrorCode, LeaveReason, Limits, NearbyError } from '@nearby/protocol';
+import { checkOptionKeys, optionKeys } from '@nearby/protocol';
 import type { HistoryStore, LocationCache, PresenceRegistry, PubSubTransport, SettingsStore } from '../adapters/types.js';
 import { MemoryHistoryStore } from '../adapters/memory/history-store.js';
 import { MemoryLocationCache } from '../adapters/memory/location-cache.js';
@@ -48,6 +49,8 @@ export interface DrainOptions {
   /** Number of waves. Default: 10 (fewer with fewer clients). */
   waves?: number;
 }
+
+const DRAIN_OPTION_KEYS = optionKeys<DrainOptions>()(['windowMs', 'waves']);
 
 /** What the transport feeds the engine for one accepted socket. */
 export interface EngineSession {
@@ -244,6 +247,11 @@ class Engine implements NearbyEngine {
   }
 
   drain(options: DrainOptions = {}): Promise<void> {
+    try {
+      checkOptionKeys(options, DRAIN_OPTION_KEYS);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.#state === 'closed') return Promise.resolve();
     this.#drainPromise ??= this.#drain(options);
     return this.#drainPromise;

@@ -1,4 +1,4 @@
-import { ErrorCode, NearbyError } from '@nearby/protocol';
+import { ErrorCode, NearbyError, checkOptionKeys, optionKeys } from '@nearby/protocol';
 
 /** A member of a {@link HashRing}: anything with a stable id. */
 export interface RingNode {
@@ -12,6 +12,9 @@ export interface HashRingOptions {
    */
   virtualNodes?: number;
 }
+
+/** Every key of {@link HashRingOptions}; any other is refused. */
+const HASH_RING_OPTION_KEYS = optionKeys<HashRingOptions>()(['virtualNodes']);
 
 /**
  * Consistent hashing with virtual nodes. Immutable: `withNode` / `withoutNode` return new rings.
@@ -29,6 +32,7 @@ export class HashRing<N extends RingNode = RingNode> {
   readonly #owners: Uint32Array;
 
   constructor(nodes: readonly N[], options: HashRingOptions = {}) {
+    checkOptionKeys(options, HASH_RING_OPTION_KEYS);
     const virtualNodes = options.virtualNodes ?? 160;
     if (!Number.isInteger(virtualNodes) || virtualNodes < 1) {
       throw new NearbyError(ErrorCode.INVALID_ARGUMENT, `virtualNodes must be a positive integer, got ${virtualNodes}`);

@@ -58,7 +58,7 @@ export interface ServerResource {
 export async function startServer(
   options: Partial<NearbyServerOptions> & { graph?: TestFriendGraph } = {},
 ): Promise<ServerResource> {
-  const graph = options.graph ?? new TestFriendGraph();
+  const { graph = new TestFriendGraph(), ...serverOptions } = options;
   const errors: unknown[] = [];
   const server = createNearbyServer({
     authenticate: (request) => {
@@ -67,7 +67,7 @@ export async function startServer(
     },
     friends: graph,
     onError: (error) => errors.push(error),
-    ...options,
+    ...serverOptions,
     port: 0,
     host: '127.0.0.1',
   });

@@ -1,5 +1,5 @@
 import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
-import { ErrorCode, NearbyError } from '@nearby/protocol';
+import { ErrorCode, NearbyError, checkOptionKeys, optionKeys } from '@nearby/protocol';
 import type { Discovery, DiscoveryNode } from '../types.js';
 import { discoveryNodeProblem, normalizeNodes, sameNodes } from '../../sharding/discovery-node.js';
 import { backgroundTimeout, globalTimers, type Timers } from '../timers.js';
@@ -29,6 +29,18 @@ export interface EtcdDiscoveryOptions {
    */
   timers?: Timers;
 }
+
+/** Every key of {@link EtcdDiscoveryOptions}; any other is refused. */
+const ETCD_DISCOVERY_OPTION_KEYS = optionKeys<EtcdDiscoveryOptions>()([
+  'hosts',
+  'client',
+  'etcd',
+  'prefix',
+  'connectTimeoutMs',
+  'maxReconnectDelayMs',
+  'onError',
+  'timers',
+]);
 
 /** Counters of an {@link EtcdDiscovery}. */
 export interface EtcdDiscoveryStats {
@@ -76,6 +88,7 @@ export class EtcdDiscovery implements Discovery {
   readonly #stats = { changes: 0, disconnects: 0, invalidEntries: 0 };
 
   constructor(options: EtcdDiscoveryOptions = {}) {
+    checkOptionKeys(options, ETCD_DISCOVERY_OPTION_KEYS);
     this.#prefix = options.prefix ?? DEFAULT_NODE_PREFIX;
     if (this.#prefix === '') throw new NearbyError(ErrorCode.INVALID_ARGUMENT, 'the etcd key prefix must not be empty');
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;

@@ -1,4 +1,5 @@
 import type { HistoryQuery, HistorySample, HistoryStore } from '../types.js';
+import { checkOptionKeys, optionKeys } from '@nearby/protocol';
 
 export interface MemoryHistoryStoreOptions {
   /**
@@ -7,6 +8,9 @@ export interface MemoryHistoryStoreOptions {
    */
   maxSamplesPerUser?: number;
 }
+
+/** Every key of {@link MemoryHistoryStoreOptions}; any other is refused. */
+const MEMORY_HISTORY_STORE_OPTION_KEYS = optionKeys<MemoryHistoryStoreOptions>()(['maxSamplesPerUser']);
 
 /**
  * In-process history store: the embedded default for tests and single-process use. Idempotent
@@ -19,6 +23,7 @@ export class MemoryHistoryStore implements HistoryStore {
   #appendCalls = 0;
 
   constructor(options: MemoryHistoryStoreOptions = {}) {
+    checkOptionKeys(options, MEMORY_HISTORY_STORE_OPTION_KEYS);
     const max = options.maxSamplesPerUser ?? 10_000;
     if (!(max >= 1)) throw new RangeError('maxSamplesPerUser must be at least 1');
     this.#maxPerUser = max;

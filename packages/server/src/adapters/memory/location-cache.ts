@@ -1,5 +1,6 @@
 import type { CacheEntry, LocationCache } from '../types.js';
 import { globalTimers, type Timers } from '../timers.js';
+import { checkOptionKeys, optionKeys } from '@nearby/protocol';
 
 export interface MemoryLocationCacheOptions {
   /** Clock and timers; the cache only reads the clock, for TTLs. Default: the globals, looked up at call time. */
@@ -7,6 +8,9 @@ export interface MemoryLocationCacheOptions {
   /** Clock used for TTLs, in place of `timers.now`. */
   now?: () => number;
 }
+
+/** Every key of {@link MemoryLocationCacheOptions}; any other is refused. */
+const MEMORY_LOCATION_CACHE_OPTION_KEYS = optionKeys<MemoryLocationCacheOptions>()(['timers', 'now']);
 
 interface Entry {
   value: CacheEntry;
@@ -26,6 +30,7 @@ export class MemoryLocationCache implements LocationCache {
   #writesSinceSweep = 0;
 
   constructor(options: MemoryLocationCacheOptions = {}) {
+    checkOptionKeys(options, MEMORY_LOCATION_CACHE_OPTION_KEYS);
     const timers = options.timers ?? globalTimers;
     this.#now = options.now ?? (() => timers.now());
   }

@@ -1,4 +1,5 @@
 import type { PubSubMessageHandler, PubSubTransport } from '../types.js';
+import { checkOptionKeys, optionKeys } from '@nearby/protocol';
 
 /**
  * The message bus that in-process {@link MemoryPubSub} transports share. Servers in one
@@ -53,6 +54,9 @@ export interface MemoryPubSubOptions {
   hub?: MemoryPubSubHub;
 }
 
+/** Every key of {@link MemoryPubSubOptions}; any other is refused. */
+const MEMORY_PUB_SUB_OPTION_KEYS = optionKeys<MemoryPubSubOptions>()(['hub']);
+
 /**
  * In-process Pub/Sub: the embedded default. Messages are delivered asynchronously (in a
  * microtask), like over a network, so code written against it also holds on Redis.
@@ -65,6 +69,7 @@ export class MemoryPubSub implements PubSubTransport {
   readonly #stats: MemoryPubSubStats = { published: 0, received: 0, subscribeCalls: 0, unsubscribeCalls: 0, channels: 0 };
 
   constructor(options: MemoryPubSubOptions = {}) {
+    checkOptionKeys(options, MEMORY_PUB_SUB_OPTION_KEYS);
     this.hub = options.hub ?? new MemoryPubSubHub();
   }
 

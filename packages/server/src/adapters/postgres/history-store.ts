@@ -1,4 +1,4 @@
-import { ErrorCode, NearbyError } from '@nearby/protocol';
+import { ErrorCode, NearbyError, checkOptionKeys, optionKeys } from '@nearby/protocol';
 import type { HistoryQuery, HistorySample, HistoryStore } from '../types.js';
 import { DEFAULT_HISTORY_TABLE, migrateHistory } from './schema.js';
 import { quoteTable, type SqlClient } from './sql.js';
@@ -21,6 +21,18 @@ export interface PostgresHistoryStoreOptions {
   /** Called by `close()`, e.g. `() => pool.end()` for a pool the store owns. */
   onClose?: () => Promise<void>;
 }
+
+/** Every key of {@link PostgresHistoryStoreOptions}; any other is refused. */
+const POSTGRES_HISTORY_STORE_OPTION_KEYS = optionKeys<PostgresHistoryStoreOptions>()([
+  'client',
+  'table',
+  'maxBatchSamples',
+  'maxInFlightBatches',
+  'pageSize',
+  'migrate',
+  'describe',
+  'onClose',
+]);
 
 interface Row {
   user_id: string;
@@ -52,6 +64,7 @@ export class PostgresHistoryStore implements HistoryStore {
   #statements = 0;
 
   constructor(options: PostgresHistoryStoreOptions) {
+    checkOptionKeys(options, POSTGRES_HISTORY_STORE_OPTION_KEYS);
     this.#client = options.client;
     this.#tableName = options.table ?? DEFAULT_HISTORY_TABLE;
     this.#table = quoteTable(this.#tableName);

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { PostgresHistoryStore, type PostgresHistoryStoreOptions } from './history-store.js';
+import { checkOptionKeys, optionKeys } from '@nearby/protocol';
 
 export { PostgresHistoryStore } from './history-store.js';
 export type { PostgresHistoryStoreOptions } from './history-store.js';
@@ -15,12 +16,24 @@ export interface CreatePostgresHistoryStoreOptions
   pool?: pg.PoolConfig;
 }
 
+/** Every key of {@link CreatePostgresHistoryStoreOptions}; any other is refused. */
+const CREATE_POSTGRES_HISTORY_STORE_OPTION_KEYS = optionKeys<CreatePostgresHistoryStoreOptions>()([
+  'connectionString',
+  'pool',
+  'table',
+  'maxBatchSamples',
+  'maxInFlightBatches',
+  'pageSize',
+  'migrate',
+]);
+
 /**
  * A {@link PostgresHistoryStore} on its own `pg.Pool`. `server.listen()` connects it (creating
  * the table unless `migrate: false`) and fails with `adapter_unavailable` naming the database;
  * `store.close()` ends the pool.
  */
 export function createPostgresHistoryStore(options: CreatePostgresHistoryStoreOptions): PostgresHistoryStore {
+  checkOptionKeys(options, CREATE_POSTGRES_HISTORY_STORE_OPTION_KEYS);
   const { connectionString, pool: poolOptions, ...storeOptions } = options;
   const pool = new pg.Pool({
     connectionString,

@@ -5,6 +5,7 @@ import { RedisPubSub } from './pubsub.js';
 import { RedisSettingsStore } from './settings-store.js';
 import { FAIL_FAST_OPTIONS, closeClient } from './connection.js';
 import type { Timers } from '../timers.js';
+import { checkOptionKeys, optionKeys } from '@nearby/protocol';
 
 export { RedisLocationCache } from './location-cache.js';
 export type { RedisLocationCacheOptions } from './location-cache.js';
@@ -47,6 +48,17 @@ export interface RedisAdaptersOptions {
   timers?: Timers;
 }
 
+/** Every key of {@link RedisAdaptersOptions}; any other is refused. */
+const REDIS_ADAPTERS_OPTION_KEYS = optionKeys<RedisAdaptersOptions>()([
+  'url',
+  'redis',
+  'keyPrefix',
+  'connectTimeoutMs',
+  'livenessTtlMs',
+  'onError',
+  'timers',
+]);
+
 /** The Redis adapters of one server process, and their two connections. */
 export interface RedisAdapters {
   cache: RedisLocationCache;
@@ -77,6 +89,7 @@ export interface RedisAdapters {
  * ```
  */
 export function createRedisAdapters(options: RedisAdaptersOptions = {}): RedisAdapters {
+  checkOptionKeys(options, REDIS_ADAPTERS_OPTION_KEYS);
   const url = options.url ?? 'redis://127.0.0.1:6379';
   const base: RedisOptions = { ...FAIL_FAST_OPTIONS, ...options.redis };
   const commands = new Redis(url, { ...base, connectionName: 'nearby-commands' });

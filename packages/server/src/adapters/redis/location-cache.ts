@@ -3,6 +3,7 @@ import type { CacheEntry, LocationCache } from '../types.js';
 import { isWithdrawal } from '../entries.js';
 import { globalTimers, type Timers } from '../timers.js';
 import { closeClient, whenReady } from './connection.js';
+import { checkOptionKeys, optionKeys } from '@nearby/protocol';
 
 export interface RedisLocationCacheOptions {
   /** Command connection (not a subscriber connection); may be shared with settings and presence. */
@@ -16,6 +17,15 @@ export interface RedisLocationCacheOptions {
   /** Clock and timers (the connect and close timeouts). Default: the globals, looked up at call time. */
   timers?: Timers;
 }
+
+/** Every key of {@link RedisLocationCacheOptions}; any other is refused. */
+const REDIS_LOCATION_CACHE_OPTION_KEYS = optionKeys<RedisLocationCacheOptions>()([
+  'client',
+  'keyPrefix',
+  'connectTimeoutMs',
+  'ownsClient',
+  'timers',
+]);
 
 /**
  * Latest entry per user in Redis: one key per user, `<prefix>loc:<id>` (a position
@@ -32,6 +42,7 @@ export class RedisLocationCache implements LocationCache {
   readonly #timers: Timers;
 
   constructor(options: RedisLocationCacheOptions) {
+    checkOptionKeys(options, REDIS_LOCATION_CACHE_OPTION_KEYS);
     this.#client = options.client;
     this.#prefix = options.keyPrefix ?? 'nearby:';
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { PresenceRegistry } from '../types.js';
 import { backgroundEvery, globalTimers, type Timers } from '../timers.js';
 import { closeClient, whenReady } from './connection.js';
+import { checkOptionKeys, optionKeys } from '@nearby/protocol';
 
 export interface RedisPresenceRegistryOptions {
   /** Command connection (not a subscriber connection); may be shared with the location cache and settings. */
@@ -20,6 +21,16 @@ export interface RedisPresenceRegistryOptions {
   /** Clock and timers (the liveness refresh, the connect and close timeouts). Default: the globals, looked up at call time. */
   timers?: Timers;
 }
+
+/** Every key of {@link RedisPresenceRegistryOptions}; any other is refused. */
+const REDIS_PRESENCE_REGISTRY_OPTION_KEYS = optionKeys<RedisPresenceRegistryOptions>()([
+  'client',
+  'keyPrefix',
+  'connectTimeoutMs',
+  'ownsClient',
+  'livenessTtlMs',
+  'timers',
+]);
 
 /** Presence sets of users nobody touches expire after this long. */
 const PRESENCE_TTL_SECONDS = 24 * 60 * 60;
@@ -51,6 +62,7 @@ export class RedisPresenceRegistry implements PresenceRegistry {
   #readyBefore = false;
 
   constructor(options: RedisPresenceRegistryOptions) {
+    checkOptionKeys(options, REDIS_PRESENCE_REGISTRY_OPTION_KEYS);
     this.#client = options.client;
     this.#prefix = options.keyPrefix ?? 'nearby:';
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;

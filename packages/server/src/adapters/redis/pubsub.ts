@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { backgroundTimeout, globalTimers, type Timers } from '../timers.js';
 import type { PubSubMessageHandler, PubSubTransport } from '../types.js';
 import { closeClient, whenReady } from './connection.js';
+import { checkOptionKeys, optionKeys } from '@nearby/protocol';
 
 /** Pause before restoring subscriptions again after a refused attempt. */
 const RETRY_MS = 1_000;
@@ -20,6 +21,16 @@ export interface RedisPubSubOptions {
   /** Clock and timers (the retry of a refused resubscription, connect and close timeouts). Default: the globals, looked up at call time. */
   timers?: Timers;
 }
+
+/** Every key of {@link RedisPubSubOptions}; any other is refused. */
+const REDIS_PUB_SUB_OPTION_KEYS = optionKeys<RedisPubSubOptions>()([
+  'publisher',
+  'subscriber',
+  'batchSize',
+  'connectTimeoutMs',
+  'ownsClients',
+  'timers',
+]);
 
 /** Counters of a {@link RedisPubSub}. */
 export interface RedisPubSubStats {
@@ -57,6 +68,7 @@ export class RedisPubSub implements PubSubTransport {
   readonly #stats = { published: 0, received: 0, resubscribed: 0, dropped: 0, subscribeCommands: 0 };
 
   constructor(options: RedisPubSubOptions) {
+    checkOptionKeys(options, REDIS_PUB_SUB_OPTION_KEYS);
     this.#publisher = options.publisher;
     this.#subscriber = options.subscriber;
     this.#batchSize = options.batchSize ?? 1000;

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { SettingsStore, UserSettings } from '../types.js';
 import { globalTimers, type Timers } from '../timers.js';
 import { closeClient, whenReady } from './connection.js';
+import { checkOptionKeys, optionKeys } from '@nearby/protocol';
 
 export interface RedisSettingsStoreOptions {
   /** Command connection (not a subscriber connection); may be shared with the location cache and presence. */
@@ -15,6 +16,15 @@ export interface RedisSettingsStoreOptions {
   /** Clock and timers (the connect and close timeouts). Default: the globals, looked up at call time. */
   timers?: Timers;
 }
+
+/** Every key of {@link RedisSettingsStoreOptions}; any other is refused. */
+const REDIS_SETTINGS_STORE_OPTION_KEYS = optionKeys<RedisSettingsStoreOptions>()([
+  'client',
+  'keyPrefix',
+  'connectTimeoutMs',
+  'ownsClient',
+  'timers',
+]);
 
 /**
  * Saves settings field by field, keeping the value with the higher version (`r,s,rv,sv`; a
@@ -53,6 +63,7 @@ export class RedisSettingsStore implements SettingsStore {
   readonly #timers: Timers;
 
   constructor(options: RedisSettingsStoreOptions) {
+    checkOptionKeys(options, REDIS_SETTINGS_STORE_OPTION_KEYS);
     this.#client = options.client;
     this.#prefix = options.keyPrefix ?? 'nearby:';
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;

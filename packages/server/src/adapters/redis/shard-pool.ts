@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { ErrorCode, NearbyError } from '@nearby/protocol';
+import { ErrorCode, NearbyError, checkOptionKeys, optionKeys } from '@nearby/protocol';
 import type { Discovery, DiscoveryNode } from '../types.js';
 import { HashRing } from '../../sharding/hash-ring.js';
 import { backgroundTimeout, globalTimers, type Timers } from '../timers.js';
@@ -27,6 +27,17 @@ export interface RedisShardPoolOptions {
    */
   timers?: Timers;
 }
+
+/** Every key of {@link RedisShardPoolOptions}; any other is refused. */
+const REDIS_SHARD_POOL_OPTION_KEYS = optionKeys<RedisShardPoolOptions>()([
+  'discovery',
+  'redis',
+  'virtualNodes',
+  'connectTimeoutMs',
+  'handoverMs',
+  'onError',
+  'timers',
+]);
 
 /** One node of the pool and its two connections. */
 export interface RedisShard {
@@ -74,6 +85,7 @@ export class RedisShardPool {
   #changes = 0;
 
   constructor(options: RedisShardPoolOptions) {
+    checkOptionKeys(options, REDIS_SHARD_POOL_OPTION_KEYS);
     this.#options = options;
     this.#timers = options.timers ?? globalTimers;
   }

@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { ErrorCode, NearbyError } from '@nearby/protocol';
+import { ErrorCode, NearbyError, checkOptionKeys, optionKeys } from '@nearby/protocol';
 import type { Timers } from '../timers.js';
 import type { Discovery } from '../types.js';
 import { FAIL_FAST_OPTIONS, closeClient } from './connection.js';
@@ -45,6 +45,22 @@ export interface ShardedRedisAdaptersOptions {
   timers?: Timers;
 }
 
+/** Every key of {@link ShardedRedisAdaptersOptions}; any other is refused. */
+const SHARDED_REDIS_ADAPTERS_OPTION_KEYS = optionKeys<ShardedRedisAdaptersOptions>()([
+  'discovery',
+  'primaryUrl',
+  'redis',
+  'keyPrefix',
+  'channelPrefix',
+  'virtualNodes',
+  'connectTimeoutMs',
+  'livenessTtlMs',
+  'transitionMs',
+  'handoverMs',
+  'onError',
+  'timers',
+]);
+
 /** The sharded Redis adapters of one server process. */
 export interface ShardedRedisAdapters {
   cache: ShardedRedisLocationCache;
@@ -77,6 +93,7 @@ export interface ShardedRedisAdapters {
  * ```
  */
 export function createShardedRedisAdapters(options: ShardedRedisAdaptersOptions): ShardedRedisAdapters {
+  checkOptionKeys(options, SHARDED_REDIS_ADAPTERS_OPTION_KEYS);
   const transitionMs = options.transitionMs ?? 5_000;
   const handoverMs = options.handoverMs ?? 60_000;
   if (!(transitionMs >= 0 && handoverMs >= transitionMs)) {

@@ -2,6 +2,7 @@ import type { CacheEntry, LocationCache } from '../types.js';
 import { isWithdrawal } from '../entries.js';
 import { decodeEntry, encodeEntry } from './location-cache.js';
 import type { RedisShard, RedisShardPool } from './shard-pool.js';
+import { checkOptionKeys, optionKeys } from '@nearby/protocol';
 
 export interface ShardedRedisLocationCacheOptions {
   /** The nodes, shared with `ShardedRedisPubSub` so a user's location and channel live together. */
@@ -9,6 +10,9 @@ export interface ShardedRedisLocationCacheOptions {
   /** Prefix of location keys on the nodes: `<prefix>loc:<id>`. Default `nearby:`. */
   keyPrefix?: string;
 }
+
+/** Every key of {@link ShardedRedisLocationCacheOptions}; any other is refused. */
+const SHARDED_REDIS_LOCATION_CACHE_OPTION_KEYS = optionKeys<ShardedRedisLocationCacheOptions>()(['pool', 'keyPrefix']);
 
 /**
  * Latest locations sharded by user over the pool's hash ring: a write is one `SET … PX` on the
@@ -25,6 +29,7 @@ export class ShardedRedisLocationCache implements LocationCache {
   readonly #prefix: string;
 
   constructor(options: ShardedRedisLocationCacheOptions) {
+    checkOptionKeys(options, SHARDED_REDIS_LOCATION_CACHE_OPTION_KEYS);
     this.#pool = options.pool;
     this.#prefix = options.keyPrefix ?? 'nearby:';
   }

@@ -3,6 +3,7 @@ import { backgroundTimeout, globalTimers, type Timers } from '../timers.js';
 import type { Discovery, DiscoveryNode, PubSubMessageHandler, PubSubTransport } from '../types.js';
 import { RedisPubSub, type RedisPubSubStats } from './pubsub.js';
 import { RedisShardPool, type RedisShard, type RingChange } from './shard-pool.js';
+import { checkOptionKeys, optionKeys } from '@nearby/protocol';
 
 export interface ShardedRedisPubSubOptions {
   /** Where the Pub/Sub nodes are listed; watched for changes. Ignored when `pool` is given. */
@@ -38,6 +39,19 @@ export interface ShardedRedisPubSubOptions {
    */
   timers?: Timers;
 }
+
+/** Every key of {@link ShardedRedisPubSubOptions}; any other is refused. */
+const SHARDED_REDIS_PUB_SUB_OPTION_KEYS = optionKeys<ShardedRedisPubSubOptions>()([
+  'discovery',
+  'pool',
+  'redis',
+  'virtualNodes',
+  'connectTimeoutMs',
+  'onError',
+  'transitionMs',
+  'channelPrefix',
+  'timers',
+]);
 
 /** Counters of a {@link ShardedRedisPubSub}. */
 export interface ShardedRedisPubSubStats {
@@ -82,6 +96,7 @@ export class ShardedRedisPubSub implements PubSubTransport {
   #moved = 0;
 
   constructor(options: ShardedRedisPubSubOptions) {
+    checkOptionKeys(options, SHARDED_REDIS_PUB_SUB_OPTION_KEYS);
     if (options.pool === undefined && options.discovery === undefined) {
       throw new TypeError('ShardedRedisPubSub needs a discovery or a pool');
     }

@@ -1,5 +1,6 @@
 import type { RedisOptions } from 'ioredis';
 import type { Timers } from '../../timers.js';
+import { optionKeys } from '@nearby/protocol';
 
 /** Options of {@link RedisClusterPubSub}. */
 export interface RedisClusterPubSubOptions {
@@ -35,6 +36,17 @@ export interface RedisClusterPubSubOptions {
    */
   timers?: Timers;
 }
+
+/** Every key of {@link RedisClusterPubSubOptions}; any other is refused. */
+export const REDIS_CLUSTER_PUB_SUB_OPTION_KEYS = optionKeys<RedisClusterPubSubOptions>()([
+  'nodes',
+  'redis',
+  'connectTimeoutMs',
+  'onError',
+  'batchSize',
+  'verifyIntervalMs',
+  'timers',
+]);
 
 /** Counters of a {@link RedisClusterPubSub}. */
 export interface RedisClusterPubSubStats {

@@ -1,11 +1,11 @@
 import type { Cluster, RedisOptions } from 'ioredis';
-import { ErrorCode, NearbyError } from '@nearby/protocol';
+import { ErrorCode, NearbyError, checkOptionKeys } from '@nearby/protocol';
 import { backgroundEvery, backgroundTimeout, globalTimers, type Timers } from '../../timers.js';
 import type { PubSubMessageHandler, PubSubTransport } from '../../types.js';
 import { FAIL_FAST_OPTIONS } from '../connection.js';
 import { createClusterClient, refreshSlotMap, slotOwners, whenClusterReady } from './cluster-client.js';
 import { keySlot } from './key-slot.js';
-import type { RedisClusterPubSubOptions, RedisClusterPubSubStats } from './options.js';
+import { REDIS_CLUSTER_PUB_SUB_OPTION_KEYS, type RedisClusterPubSubOptions, type RedisClusterPubSubStats } from './options.js';
 import { ClusterReconciler } from './reconciler.js';
 import type { Wake } from './schedule.js';
 import { ShardSubscriber, isClosed, isMoved, movedTo, subscriberOptions, whenAllReady } from './subscriber.js';
@@ -62,6 +62,7 @@ export class RedisClusterPubSub implements PubSubTransport {
   readonly #stats = { published: 0, received: 0, dropped: 0, resubscribed: 0, subscribeCommands: 0, slotMapChanges: 0 };
 
   constructor(options: RedisClusterPubSubOptions) {
+    checkOptionKeys(options, REDIS_CLUSTER_PUB_SUB_OPTION_KEYS);
     if (options.nodes.length === 0) throw new TypeError('RedisClusterPubSub needs at least one startup node');
     this.#batchSize = options.batchSize ?? 1000;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
