@@ -2,6 +2,7 @@ import { ErrorCode, Limits, NearbyError } from '@nearby/protocol';
 import type { FriendGraph, HistoryStore, LocationCache, PresenceRegistry, PubSubTransport, SettingsStore } from '../adapters/types.js';
 import type { TokenBucketOptions } from './token-bucket.js';
 import { globalTimers, type Timers } from '../timers.js';
+import type { NearbyTelemetry } from './telemetry.js';
 
 /** Options of the protocol engine: everything a Nearby server needs except how sockets reach it. */
 export interface NearbyEngineOptions {
@@ -85,6 +86,11 @@ export interface NearbyEngineOptions {
   timers?: Timers;
   /** Uniform random numbers in [0, 1) (drain delays, the default server id). Default: `Math.random`, looked up at call time. */
   random?: () => number;
+  /**
+   * Observer of latencies and reader of the counters at scrape time: `createPrometheusMetrics()`
+   * from `@nearby/server/metrics`, or any {@link NearbyTelemetry}. Default: none (nothing is timed).
+   */
+  telemetry?: NearbyTelemetry;
 }
 
 /** Engine options after defaults, as the engine uses them. */
@@ -110,6 +116,7 @@ export interface ResolvedEngineOptions {
   onError: (error: unknown) => void;
   timers: Timers;
   random: () => number;
+  telemetry: NearbyTelemetry | undefined;
 }
 
 export function invalidOption(message: string): NearbyError {
@@ -203,5 +210,21 @@ export function resolveEngineOptions(options: NearbyEngineOptions): ResolvedEngi
     onError: options.onError ?? ((error) => console.error('[nearby]', error)),
     timers,
     random,
+    telemetry: telemetryOption(options.telemetry),
   };
+}
+
+const TELEMETRY_METHODS = ['bind', 'fanout', 'init', 'adapterCall'] as const;
+
+/** A {@link NearbyTelemetry}: an object whose methods, those it has, are functions. */
+function telemetryOption(telemetry: NearbyTelemetry | undefined): NearbyTelemetry | undefined {
+  if (telemetry === undefined) return undefined;
+  if (typeof telemetry !== 'object' || telemetry === null) {
+    throw invalidOption('telemetry must be an object with bind, fanout, init and adapterCall methods (createPrometheusMetrics() returns one)');
+  }
+  for (const method of TELEMETRY_METHODS) {
+    const value = telemetry[method];
+    if (value !== undefined && typeof value !== 'function') throw invalidOption(`telemetry.${method} must be a function`);
+  }
+  return telemetry;
 }

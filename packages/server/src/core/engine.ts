@@ -8,7 +8,7 @@ import { MemorySettingsStore } from '../adapters/memory/settings-store.js';
 import { BusRouter } from './bus-router.js';
 import { Channels } from './channels.js';
 import type { ServerSocket } from './connection.js';
-import { zeroCounters, type CoreCounters, type EngineConnection, type EngineContext } from './context.js';
+import { copyCounters, zeroCounters, type CoreCounters, type EngineConnection, type EngineContext } from './context.js';
 import { resolveEngineOptions, type NearbyEngineOptions, type ResolvedEngineOptions } from './engine-options.js';
 import { encodeReconnect } from './frames.js';
 import { Friendships } from './friendships.js';
@@ -130,6 +130,7 @@ class Engine implements NearbyEngine {
       presence,
       history: this.#writer,
       counters,
+      fanoutStamp: { at: Number.NaN },
       clock: new VersionClock(() => timers.now()),
       retries: this.#retries,
       now: () => timers.now(),
@@ -146,6 +147,7 @@ class Engine implements NearbyEngine {
     ctx.friendships = this.#friendships;
     this.#sessions = new Sessions(ctx);
     this.#recovery = new Recovery(ctx);
+    options.telemetry?.bind?.({ stats: () => this.stats(), adapterHealth: () => ({}) });
   }
 
   get state(): NearbyEngineState {
@@ -216,7 +218,7 @@ class Engine implements NearbyEngine {
 
   stats(): NearbyEngineStats {
     return {
-      ...this.#ctx.counters,
+      ...copyCounters(this.#ctx.counters),
       connections: this.#sessions.size,
       users: this.#ctx.users.size,
       channels: this.#ctx.channels.size,
@@ -239,7 +241,7 @@ class Engine implements NearbyEngine {
       for (const connection of connections.slice(wave * perWave, (wave + 1) * perWave)) {
         if (connection.phase === 'closed') continue;
         // Spread this wave's reconnects over the gap before the next wave.
-        connection.queue.control(encodeReconnect(Math.floor(this.#options.random() * Math.max(spacing, 1))));
+        connection.queue.control(encodeReconnect(Math.floor(this.#options.random() * Math.max(spacing, 1))), 'reconnect');
         connection.close(CloseCode.SERVICE_RESTART, 'draining');
       }
     }
