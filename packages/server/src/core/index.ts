@@ -4,3 +4,4 @@ export type { NearbyEngineOptions } from './engine-options.js';
 export type { ServerSocket } from './connection.js';
 export type { CoreCounters } from './context.js';
 export type { Timers } from '../timers.js';
+export type { NearbyTelemetry, TelemetrySource, AdapterName, AdapterHealth } from './telemetry.js';
