@@ -134,7 +134,13 @@ describe('Prometheus metrics of a real server (memory adapters, raw WebSocket cl
     for (const [type, count] of Object.entries(stats.framesOutByType)) {
       expect(await value(registry, 'nearby_frames_sent_total', { type })).toBe(count);
     }
-    expect(Object.values(stats.framesOutByType).reduce((sum, n) => sum + n, 0)).toBe(stats.framesSent);
+    const sum = (record: Record<string, number>): number => Object.values(record).reduce((total, n) => total + n, 0);
+    expect(sum(stats.framesOutByType)).toBe(stats.framesSent);
+    expect(sum(stats.framesInByType)).toBe(stats.framesIn - stats.framesDropped);
+    expect(sum(stats.errorsByCode)).toBe(stats.framesOutByType.error);
+    // stats() hands out copies: changing one does not change the server's counts.
+    stats.framesInByType.init = 1_000;
+    expect(env.server.stats().framesInByType.init).toBe(2);
 
     // Latencies: one init observation per init, at least one fan-out per friend_update written.
     expect(await value(registry, 'nearby_init_latency_seconds_count')).toBe(2);
