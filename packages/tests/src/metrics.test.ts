@@ -295,6 +295,11 @@ describe('Prometheus metrics of a real server (memory adapters, raw WebSocket cl
     );
     expectInvalid(() => createPrometheusMetrics({ registry: new Registry(), buckets: [0.1] as unknown as Record<string, number[]> }), 'buckets');
     expectInvalid(() => createPrometheusMetrics({ registry: new Registry(), prefixx: 'a_' } as unknown as { prefix: string }), 'prefixx');
+    const registry = new Registry();
+    const first = createPrometheusMetrics({ registry });
+    exporters.push(first);
+    expectInvalid(() => createPrometheusMetrics({ registry }), 'already has nearby_');
+    exporters.push(createPrometheusMetrics({ registry, prefix: 'second_' }));
     await expect(startServer({ telemetry: 'prometheus' as unknown as PrometheusMetrics })).rejects.toMatchObject({
       code: ErrorCode.INVALID_ARGUMENT,
       message: expect.stringContaining('telemetry'),

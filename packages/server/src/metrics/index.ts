@@ -108,7 +108,23 @@ const ADAPTERS: readonly AdapterName[] = ['cache', 'pubsub', 'history', 'setting
  */
 export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}): PrometheusMetrics {
   const { registry, prefix, buckets } = resolveOptions(options);
+  const taken = metricNames(prefix).find((name) => registry.getSingleMetric(name) !== undefined);
+  if (taken !== undefined) {
+    throw invalid(`the registry already has ${taken}: give each server its own registry (or prefix), or close() the previous exporter`);
+  }
   return new PrometheusExporter(registry, prefix, buckets);
+}
+
+/** Every metric name an exporter with `prefix` registers. */
+function metricNames(prefix: string): string[] {
+  return [
+    ...[...PLAIN_COUNTERS, ...LABELLED_COUNTERS, ...GAUGES].map(([name]) => name),
+    'adapter_up',
+    'event_loop_lag_seconds',
+    'fanout_latency_seconds',
+    'init_latency_seconds',
+    'adapter_call_duration_seconds',
+  ].map((name) => prefix + name);
 }
 
 interface ResolvedBuckets {
@@ -176,7 +192,8 @@ class PrometheusExporter implements PrometheusMetrics {
   readonly #fanout: BoundObserve;
   readonly #init: BoundObserve;
   readonly #adapterCalls: Histogram<'adapter' | 'operation' | 'outcome'>;
-  readonly #boundCalls = new Map<string, BoundObserve>();
+  /** Per adapter and operation: the observe of its `ok` and its `error` series. */
+  readonly #boundCalls = new Map<string, Map<string, [ok: BoundObserve, error: BoundObserve]>>();
   /** Brings every counter up to the figures of one stats read. */
   readonly #syncs: Array<(stats: NearbyEngineStats) => void> = [];
   /** Last value read of each counter series, to increment by what was added since. */
@@ -302,13 +319,18 @@ class PrometheusExporter implements PrometheusMetrics {
   }
 
   adapterCall(adapter: AdapterName, operation: string, seconds: number, ok: boolean): void {
-    const key = `${adapter}\u0000${operation}\u0000${ok ? 1 : 0}`;
-    let observe = this.#boundCalls.get(key);
-    if (observe === undefined) {
-      observe = this.#adapterCalls.labels({ adapter, operation, outcome: ok ? 'ok' : 'error' }).observe;
-      this.#boundCalls.set(key, observe);
+    let operations = this.#boundCalls.get(adapter);
+    if (operations === undefined) {
+      operations = new Map();
+      this.#boundCalls.set(adapter, operations);
     }
-    observe(seconds);
+    let bound = operations.get(operation);
+    if (bound === undefined) {
+      const histogram = this.#adapterCalls;
+      bound = [histogram.labels({ adapter, operation, outcome: 'ok' }).observe, histogram.labels({ adapter, operation, outcome: 'error' }).observe];
+      operations.set(operation, bound);
+    }
+    bound[ok ? 0 : 1](seconds);
   }
 
   close(): void {
