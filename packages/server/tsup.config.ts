@@ -1,10 +1,10 @@
 import { defineConfig } from 'tsup';
 
-const external = ['ioredis', 'pg', '@electric-sql/pglite', 'etcd3', 'vitest'];
+const external = ['ioredis', 'pg', '@electric-sql/pglite', 'etcd3', 'vitest', 'prom-client'];
 
 export default defineConfig([
   {
-    // One entry per subpath export: the server, the engine, and each family of adapters with optional peers.
+    // One entry per subpath export: the server, the engine, and each family of adapters with optional peers, the Prometheus metrics.
     entry: {
       index: 'src/index.ts',
       engine: 'src/core/index.ts',
@@ -13,6 +13,7 @@ export default defineConfig([
       postgres: 'src/adapters/postgres/index.ts',
       pglite: 'src/adapters/pglite/index.ts',
       etcd: 'src/adapters/etcd/index.ts',
+      metrics: 'src/metrics/index.ts',
     },
     format: ['esm', 'cjs'],
     dts: true,

@@ -28,9 +28,12 @@ export class BusRouter implements BusRole {
   readonly #controlLog = new ControlLog();
   readonly #health: BusHealth | undefined;
   #events: BusEvents | undefined;
+  /** Whether fan-outs are timed (the engine has a telemetry). */
+  readonly #timed: boolean;
 
   constructor(ctx: EngineContext) {
     this.#ctx = ctx;
+    this.#timed = ctx.options.telemetry !== undefined;
     const { serverId, probeChannelPrefix, busProbeIntervalMs, timers } = ctx.options;
     this.#ownMarker = `"s":${JSON.stringify(serverId)}`;
     this.#probeChannel = probeChannelPrefix + serverId;
@@ -142,10 +145,15 @@ export class BusRouter implements BusRole {
     if (message === undefined || message.s === this.#ctx.options.serverId) return;
     // A message must be about its channel's user.
     if (channel !== this.#ctx.channels.nameOf(message.u)) return;
+    // With a telemetry, the fan-out of this message is timed from now (it was just received).
+    const stamp = this.#timed ? this.#ctx.fanoutStamp : undefined;
+    if (stamp !== undefined) stamp.at = performance.now();
     try {
       this.apply(message);
     } catch (error) {
       this.#ctx.report('bus message handling failed', error);
+    } finally {
+      if (stamp !== undefined) stamp.at = Number.NaN;
     }
   }
 

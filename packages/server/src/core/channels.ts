@@ -1,6 +1,7 @@
 import { LeaveReason, type NearbyFriend } from '@nearby/protocol';
 import type { ChannelsRole, EngineContext } from './context.js';
 import { encodeSnapshot, friendEntryParts } from './frames.js';
+import type { ControlKind } from './outbound-queue.js';
 import type { ChannelState, LocalUser, Position } from './local-user.js';
 import { SubscriptionBatcher } from './subscriptions.js';
 import { ABSENT, LEFT_OUT_OF_RANGE, UNCHANGED, judgeFriend, visibleDistance, type VisibilityRules } from './visibility.js';
@@ -165,8 +166,8 @@ export class Channels implements ChannelsRole {
     }
   }
 
-  controlToUser(user: LocalUser, frame: string): void {
-    for (const connection of user.connections) if (connection.phase === 'ready') connection.queue.control(frame);
+  controlToUser(user: LocalUser, frame: string, kind: ControlKind): void {
+    for (const connection of user.connections) if (connection.phase === 'ready') connection.queue.control(frame, kind);
   }
 
   /** Sends the user's full list to every ready device, rebuilding `visible` from scratch. */

@@ -1,6 +1,6 @@
 import type { ClientFrame, WireErrorCode } from '@nearby/protocol';
 import { encodeError } from './frames.js';
-import { OutboundQueue, type FrameSink } from './outbound-queue.js';
+import { OutboundQueue, type FrameSink, type FrameTally, type QueueTiming } from './outbound-queue.js';
 import type { Timers } from '../timers.js';
 import type { Backlog } from './flush-scheduler.js';
 import { TokenBucket, type TokenBucketOptions } from './token-bucket.js';
@@ -29,6 +29,10 @@ export interface ConnectionLimits {
   timers: Timers;
   /** Counts frames written. */
   onFramesSent: (count: number) => void;
+  /** Counts frames written by type, and error frames by code. */
+  tally?: FrameTally;
+  /** Latency observations, when the engine has a telemetry. */
+  timing?: QueueTiming;
 }
 
 /** Most frames held while `init` is in progress; beyond it they are refused as rate-limited. */
@@ -86,6 +90,8 @@ export class Connection<U = unknown> {
       schedule: limits.schedule,
       timers: limits.timers,
       onFramesSent: limits.onFramesSent,
+      ...(limits.tally === undefined ? {} : { tally: limits.tally }),
+      ...(limits.timing === undefined ? {} : { timing: limits.timing }),
     });
   }
 
@@ -98,7 +104,7 @@ export class Connection<U = unknown> {
 
   /** Queues an `error` frame. */
   sendError(code: WireErrorCode, message: string, extra: { seq?: number; frameType?: string } = {}): void {
-    this.queue.control(encodeError(code, message, extra));
+    this.queue.control(encodeError(code, message, extra), code);
   }
 
   /** Writes what is queued, then closes the socket with `code`. */

@@ -1,7 +1,18 @@
-import type { LeaveReason, LocationSample } from '@nearby/protocol';
+import {
+  CLIENT_FRAME_TYPES,
+  CloseCode,
+  SERVER_FRAME_TYPES,
+  WIRE_ERROR_CODES,
+  type ClientFrameType,
+  type LeaveReason,
+  type LocationSample,
+  type ServerFrameType,
+  type WireErrorCode,
+} from '@nearby/protocol';
 import type { CacheEntry, LocationCache, PresenceRegistry, PubSubTransport, SettingsStore, UserSettings } from '../adapters/types.js';
 import type { BusMessage } from './bus.js';
 import type { Connection } from './connection.js';
+import type { ControlKind } from './outbound-queue.js';
 import type { ResolvedEngineOptions } from './engine-options.js';
 import type { HistoryWriter } from './history-writer.js';
 import type { EngineLog } from './logging.js';
@@ -40,6 +51,58 @@ export interface CoreCounters {
   changesRepublished: number;
   /** Failed attempts of writes that are retried (saved settings, withdrawals, sign-off checks). */
   writeRetries: number;
+  /** Inbound messages past the frames rate limit, by client frame type; `invalid`: binary, not JSON, or of no known type. */
+  framesInByType: Record<ClientFrameType | 'invalid', number>;
+  /** Frames written to clients, by server frame type (they add up to `framesSent`). */
+  framesOutByType: Record<ServerFrameType, number>;
+  /** `error` frames written to clients, by wire error code (they add up to `framesOutByType.error`). */
+  errorsByCode: Record<WireErrorCode, number>;
+  /** Connections released, by the close code the engine saw (`other` for any code not listed). */
+  closesByCode: Record<CloseCodeLabel, number>;
+}
+
+/**
+ * The close codes counted one by one: the protocol's, and the two a socket reports without a
+ * close frame (1005: closed without a code, 1006: the connection dropped). Any other is `other`.
+ */
+export type CloseCodeLabel = `${CloseCode}` | '1005' | '1006' | 'other';
+
+function zeroRecord<K extends string>(keys: readonly K[]): Record<K, number> {
+  const record = {} as Record<K, number>;
+  for (const key of keys) record[key] = 0;
+  return record;
+}
+
+const CLOSE_CODE_LABELS: readonly CloseCodeLabel[] = [
+  ...Object.values(CloseCode).map((code) => `${code}` as `${CloseCode}`),
+  '1005',
+  '1006',
+  'other',
+];
+
+/** The label `closesByCode` counts `code` under. */
+export function closeCodeLabel(code: number, closes: Record<CloseCodeLabel, number>): CloseCodeLabel {
+  const label = String(code) as CloseCodeLabel;
+  return label !== 'other' && Object.hasOwn(closes, label) ? label : 'other';
+}
+
+/** A copy of `counters` whose per-label records are copies too, for `stats()`. */
+export function copyCounters(counters: CoreCounters): CoreCounters {
+  return {
+    ...counters,
+    framesInByType: { ...counters.framesInByType },
+    framesOutByType: { ...counters.framesOutByType },
+    errorsByCode: { ...counters.errorsByCode },
+    closesByCode: { ...counters.closesByCode },
+  };
+}
+
+/**
+ * Where fan-out latency starts: `performance.now()` when the bus message (or own location frame)
+ * being fanned out right now was received, `NaN` outside a fan-out. Set only with a telemetry.
+ */
+export interface FanoutStamp {
+  at: number;
 }
 
 export function zeroCounters(): CoreCounters {
@@ -64,6 +127,11 @@ export function zeroCounters(): CoreCounters {
     reconciliations: 0,
     changesRepublished: 0,
     writeRetries: 0,
+    // Every label preallocated: an increment is one property write on an object of fixed shape.
+    framesInByType: zeroRecord([...CLIENT_FRAME_TYPES, 'invalid']),
+    framesOutByType: zeroRecord(SERVER_FRAME_TYPES),
+    errorsByCode: zeroRecord(WIRE_ERROR_CODES),
+    closesByCode: zeroRecord(CLOSE_CODE_LABELS),
   };
 }
 
@@ -90,7 +158,8 @@ export interface ChannelsRole {
   /** Removes `state`'s user from every local list, with `reason`. */
   withdraw(state: ChannelState, reason: LeaveReason): void;
   leftToUser(user: LocalUser, friendId: string, idJson: string, reason: LeaveReason): void;
-  controlToUser(user: LocalUser, frame: string): void;
+  /** Queues a control frame, counted as `kind`, to every ready device of `user`. */
+  controlToUser(user: LocalUser, frame: string, kind: ControlKind): void;
   sendSnapshot(user: LocalUser): void;
   /** Resolves once every subscription change asked for so far has been answered. */
   settled(): Promise<void>;
@@ -157,6 +226,8 @@ export interface EngineContext {
   readonly presence: PresenceRegistry | undefined;
   readonly history: HistoryWriter;
   readonly counters: CoreCounters;
+  /** When the fan-out under way started (see {@link FanoutStamp}). */
+  readonly fanoutStamp: FanoutStamp;
   readonly clock: VersionClock;
   readonly retries: RetryQueue;
   readonly channels: ChannelsRole;

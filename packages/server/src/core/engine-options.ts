@@ -93,12 +93,15 @@ export interface NearbyEngineOptions {
    * errors reach only `onError`.
    */
   logger?: NearbyLogger | false;
-  /** Latency observations and adapter health for a metrics exporter. */
-  telemetry?: NearbyTelemetry;
   /** Clock and timers; defaults use the globals at call time. */
   timers?: Timers;
   /** Uniform random numbers in [0, 1) (drain delays, the default server id). Default: `Math.random`, looked up at call time. */
   random?: () => number;
+  /**
+   * Observer of latencies and reader of the counters at scrape time: `createPrometheusMetrics()`
+   * from `@nearby/server/metrics`, or any {@link NearbyTelemetry}. Default: none (nothing is timed).
+   */
+  telemetry?: NearbyTelemetry;
 }
 
 /**
@@ -166,9 +169,9 @@ export interface ResolvedEngineOptions {
   onError: (error: unknown) => void;
   /** The logger records go to; undefined: none. */
   logger: NearbyLogger | undefined;
-  telemetry: NearbyTelemetry | undefined;
   timers: Timers;
   random: () => number;
+  telemetry: NearbyTelemetry | undefined;
 }
 
 export function invalidOption(message: string): NearbyError {
@@ -279,9 +282,9 @@ export function resolveEngineOptions(
     serverId: options.serverId ?? randomServerId(random, timers.now()),
     onError: options.onError ?? (() => {}),
     logger: resolveLogger(options),
-    telemetry: resolveTelemetry(options.telemetry),
     timers,
     random,
+    telemetry: telemetryOption(options.telemetry),
   };
 }
 
@@ -302,8 +305,17 @@ function resolveLogger(options: NearbyEngineOptions): NearbyLogger | undefined {
   return logger;
 }
 
-function resolveTelemetry(telemetry: NearbyTelemetry | undefined): NearbyTelemetry | undefined {
+const TELEMETRY_METHODS = ['bind', 'fanout', 'init', 'adapterCall'] as const;
+
+/** A {@link NearbyTelemetry}: an object whose methods, those it has, are functions. */
+function telemetryOption(telemetry: NearbyTelemetry | undefined): NearbyTelemetry | undefined {
   if (telemetry === undefined) return undefined;
-  if (typeof telemetry !== 'object' || telemetry === null) throw invalidOption('telemetry must be an object (NearbyTelemetry)');
+  if (typeof telemetry !== 'object' || telemetry === null) {
+    throw invalidOption('telemetry must be an object with bind, fanout, init and adapterCall methods (createPrometheusMetrics() returns one)');
+  }
+  for (const method of TELEMETRY_METHODS) {
+    const value = telemetry[method];
+    if (value !== undefined && typeof value !== 'function') throw invalidOption(`telemetry.${method} must be a function`);
+  }
   return telemetry;
 }

@@ -10,7 +10,7 @@ import { AdapterMonitor } from './adapter-health.js';
 import { BusRouter } from './bus-router.js';
 import { Channels } from './channels.js';
 import type { ServerSocket } from './connection.js';
-import { zeroCounters, type CoreCounters, type EngineConnection, type EngineContext } from './context.js';
+import { copyCounters, zeroCounters, type CoreCounters, type EngineConnection, type EngineContext } from './context.js';
 import { resolveEngineOptions, type NearbyEngineOptions, type ResolvedEngineOptions } from './engine-options.js';
 import { encodeReconnect } from './frames.js';
 import { Friendships } from './friendships.js';
@@ -149,6 +149,7 @@ class Engine implements NearbyEngine {
       history: this.#writer,
       log: this.#log,
       counters,
+      fanoutStamp: { at: Number.NaN },
       clock: new VersionClock(() => timers.now()),
       retries: this.#retries,
       now: () => timers.now(),
@@ -171,8 +172,7 @@ class Engine implements NearbyEngine {
   /** What a telemetry exporter reads at scrape time. */
   #telemetrySource(): TelemetrySource {
     return {
-      // Plain counters and gauges; the interface has no index signature, the figures are the same.
-      stats: () => this.stats() as unknown as Readonly<Record<string, unknown>>,
+      stats: () => this.stats(),
       adapterHealth: () => this.adapterHealth(),
     };
   }
@@ -281,7 +281,7 @@ class Engine implements NearbyEngine {
 
   stats(): NearbyEngineStats {
     return {
-      ...this.#ctx.counters,
+      ...copyCounters(this.#ctx.counters),
       connections: this.#sessions.size,
       users: this.#ctx.users.size,
       channels: this.#ctx.channels.size,
@@ -306,7 +306,7 @@ class Engine implements NearbyEngine {
       for (const connection of connections.slice(wave * perWave, (wave + 1) * perWave)) {
         if (connection.phase === 'closed') continue;
         // Spread this wave's reconnects over the gap before the next wave.
-        connection.queue.control(encodeReconnect(Math.floor(this.#options.random() * Math.max(spacing, 1))));
+        connection.queue.control(encodeReconnect(Math.floor(this.#options.random() * Math.max(spacing, 1))), 'reconnect');
         connection.close(CloseCode.SERVICE_RESTART, 'draining');
       }
     }

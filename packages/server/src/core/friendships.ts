@@ -82,7 +82,7 @@ export class Friendships implements FriendshipsRole {
       return;
     }
     user.friends.add(friendId);
-    channels.controlToUser(user, encodeFriendAdded(friendId));
+    channels.controlToUser(user, encodeFriendAdded(friendId), 'friend_added');
     if (!user.attached) return;
     const state = channels.follow(user, friendId);
     await channels.settled();
@@ -94,7 +94,7 @@ export class Friendships implements FriendshipsRole {
     const { channels } = this.#ctx;
     if (!user.friends.delete(friendId)) return;
     if (user.visible.delete(friendId)) channels.leftToUser(user, friendId, JSON.stringify(friendId), LeaveReason.UNFRIENDED);
-    channels.controlToUser(user, encodeFriendRemoved(friendId));
+    channels.controlToUser(user, encodeFriendRemoved(friendId), 'friend_removed');
     if (user.attached) channels.unfollow(user, friendId);
   }
 }

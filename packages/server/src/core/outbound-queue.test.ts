@@ -122,7 +122,7 @@ describe('OutboundQueue coalescing', () => {
 describe('OutboundQueue ordering', () => {
   it('a snapshot drops older friend events and is written first; later events follow it', () => {
     const { sink, queue, runScheduled } = setup();
-    queue.control('{"type":"pong"}');
+    queue.control('{"type":"pong"}', 'pong');
     queue.updateFriend('old', entry('old', 1));
     queue.friendLeft('gone', '"gone"', 'sharing_off');
     const snapshot = JSON.stringify({ type: 'snapshot', friends: [JSON.parse(entry('x', 5))] });
@@ -148,11 +148,11 @@ describe('OutboundQueue ordering', () => {
 
   it('control frames keep their order and come after friend events', () => {
     const { sink, queue, runScheduled } = setup();
-    queue.control('{"type":"ack","seq":1,"count":1}');
+    queue.control('{"type":"ack","seq":1,"count":1}', 'ack');
     queue.updateFriend('a', entry('a', 1));
-    queue.control('{"type":"error","code":"rate_limited","message":"x"}');
+    queue.control('{"type":"error","code":"rate_limited","message":"x"}', 'rate_limited');
     queue.friendLeft('b', '"b"', 'inactive');
-    queue.control('{"type":"ack","seq":2,"count":3}');
+    queue.control('{"type":"ack","seq":2,"count":3}', 'ack');
     runScheduled();
 
     const frames = sink.parsed();
@@ -170,7 +170,7 @@ describe('OutboundQueue ordering', () => {
   it('schedules one flush per batch and a new one once the batch was written', () => {
     const { sink, queue, schedule, runScheduled } = setup();
     queue.updateFriend('a', entry('a', 1));
-    queue.control('{"type":"pong"}');
+    queue.control('{"type":"pong"}', 'pong');
     queue.snapshot('{"type":"snapshot","friends":[]}');
     expect(schedule).toHaveBeenCalledTimes(1);
     runScheduled();
@@ -205,7 +205,7 @@ describe('OutboundQueue ordering', () => {
 describe('OutboundQueue backpressure', () => {
   it('writes nothing above the high-water mark, keeps coalescing, and writes everything when the last write drains', () => {
     const { sink, queue, schedule, runScheduled } = setup({ highWaterMark: 1000 });
-    queue.control('{"type":"pong","n":0}');
+    queue.control('{"type":"pong","n":0}', 'pong');
     runScheduled();
     expect(sink.frames).toHaveLength(1);
     expect(sink.callbacks).toHaveLength(1);
@@ -215,7 +215,7 @@ describe('OutboundQueue backpressure', () => {
     for (let round = 0; round < 50; round++) {
       for (let f = 0; f < 100; f++) queue.updateFriend(`f${f}`, entry(`f${f}`, round));
     }
-    queue.control('{"type":"pong","n":1}');
+    queue.control('{"type":"pong","n":1}', 'pong');
     runScheduled();
     expect(sink.frames).toHaveLength(1); // nothing written while blocked
 
@@ -225,7 +225,7 @@ describe('OutboundQueue backpressure', () => {
       for (let f = 0; f < 100; f++) queue.updateFriend(`f${f}`, entry(`f${f}`, round));
     }
     queue.friendLeft('f0', '"f0"', 'out_of_range');
-    queue.control('{"type":"pong","n":2}');
+    queue.control('{"type":"pong","n":2}', 'pong');
     runScheduled();
     expect(sink.frames).toHaveLength(1);
     expect(schedule.mock.calls.length).toBe(schedulesWhenBlocked);
@@ -252,7 +252,7 @@ describe('OutboundQueue backpressure', () => {
 
   it('resumes normal scheduling after the backlog was written', () => {
     const { sink, queue, runScheduled } = setup({ highWaterMark: 10 });
-    queue.control('{"type":"pong"}');
+    queue.control('{"type":"pong"}', 'pong');
     runScheduled();
     sink.bufferedAmount = 11;
     queue.updateFriend('a', entry('a', 1));
@@ -272,7 +272,7 @@ describe('OutboundQueue backpressure', () => {
 
   it('a snapshot queued while blocked supersedes events queued while blocked', () => {
     const { sink, queue, runScheduled } = setup({ highWaterMark: 0 });
-    queue.control('{"type":"pong"}');
+    queue.control('{"type":"pong"}', 'pong');
     runScheduled();
     sink.bufferedAmount = 1;
     queue.updateFriend('a', entry('a', 1));
@@ -292,22 +292,22 @@ describe('OutboundQueue overflow and close', () => {
   it('control-frame overflow while blocked calls onOverflow once and closes the queue', () => {
     const onOverflow = vi.fn();
     const { sink, queue, runScheduled } = setup({ highWaterMark: 100, maxControlFrames: 3, onOverflow });
-    queue.control('{"type":"pong","n":0}');
+    queue.control('{"type":"pong","n":0}', 'pong');
     runScheduled();
     sink.bufferedAmount = 1000;
     queue.updateFriend('a', entry('a', 1));
     runScheduled();
 
-    queue.control('{"type":"pong","n":1}');
-    queue.control('{"type":"pong","n":2}');
-    queue.control('{"type":"pong","n":3}');
+    queue.control('{"type":"pong","n":1}', 'pong');
+    queue.control('{"type":"pong","n":2}', 'pong');
+    queue.control('{"type":"pong","n":3}', 'pong');
     expect(onOverflow).not.toHaveBeenCalled();
-    queue.control('{"type":"pong","n":4}');
+    queue.control('{"type":"pong","n":4}', 'pong');
     expect(onOverflow).toHaveBeenCalledTimes(1);
     expect(queue.pendingFriendEvents).toBe(0);
 
-    queue.control('{"type":"pong","n":5}');
-    queue.control('{"type":"pong","n":6}');
+    queue.control('{"type":"pong","n":5}', 'pong');
+    queue.control('{"type":"pong","n":6}', 'pong');
     expect(onOverflow).toHaveBeenCalledTimes(1);
 
     // Even when the peer catches up, a closed queue writes nothing more.
@@ -325,9 +325,9 @@ describe('OutboundQueue overflow and close', () => {
     // "called when the peer stopped reading". Here the sink is never above its mark.
     const onOverflow = vi.fn();
     const { sink, queue, runScheduled } = setup({ maxControlFrames: 2, onOverflow });
-    queue.control('{"type":"ack","seq":1,"count":1}');
-    queue.control('{"type":"ack","seq":2,"count":1}');
-    queue.control('{"type":"ack","seq":3,"count":1}');
+    queue.control('{"type":"ack","seq":1,"count":1}', 'ack');
+    queue.control('{"type":"ack","seq":2,"count":1}', 'ack');
+    queue.control('{"type":"ack","seq":3,"count":1}', 'ack');
     runScheduled();
     expect(onOverflow).not.toHaveBeenCalled();
     expect(sink.parsed().map((f) => f.seq)).toEqual([1, 2, 3]);
@@ -336,7 +336,7 @@ describe('OutboundQueue overflow and close', () => {
   it('after close nothing is written, even a flush that was already scheduled', () => {
     const { sink, queue, scheduled, runScheduled } = setup();
     queue.updateFriend('a', entry('a', 1));
-    queue.control('{"type":"pong"}');
+    queue.control('{"type":"pong"}', 'pong');
     queue.snapshot('{"type":"snapshot","friends":[]}');
     expect(scheduled).toHaveLength(1);
     queue.close();
@@ -345,7 +345,7 @@ describe('OutboundQueue overflow and close', () => {
 
     queue.updateFriend('b', entry('b', 1));
     queue.friendLeft('c', '"c"', 'inactive');
-    queue.control('{"type":"pong"}');
+    queue.control('{"type":"pong"}', 'pong');
     queue.snapshot('{"type":"snapshot","friends":[]}');
     runScheduled();
     queue.flush();
@@ -355,10 +355,10 @@ describe('OutboundQueue overflow and close', () => {
 
   it('a write callback arriving after close writes nothing', () => {
     const { sink, queue, runScheduled } = setup({ highWaterMark: 0 });
-    queue.control('{"type":"pong"}');
+    queue.control('{"type":"pong"}', 'pong');
     runScheduled();
     sink.bufferedAmount = 1;
-    queue.control('{"type":"pong","n":2}');
+    queue.control('{"type":"pong","n":2}', 'pong');
     runScheduled();
     queue.close();
     sink.bufferedAmount = 0;
@@ -393,7 +393,7 @@ describe('OutboundQueue liveness while blocked', () => {
     try {
       const { sink, queue, runScheduled } = setup({ highWaterMark: 100, retryMs: 25 });
       sink.bufferedAmount = 1_000;
-      queue.control('{"type":"pong","serverTime":1}');
+      queue.control('{"type":"pong","serverTime":1}', 'pong');
       runScheduled();
       queue.close();
       sink.bufferedAmount = 0;
@@ -402,6 +402,121 @@ describe('OutboundQueue liveness while blocked', () => {
       expect(vi.getTimerCount()).toBe(0);
     } finally {
       vi.useRealTimers();
+    }
+  });
+});
+
+describe('OutboundQueue tally and timing', () => {
+  function zeroTally() {
+    return {
+      framesOutByType: {
+        snapshot: 0,
+        friend_update: 0,
+        friend_left: 0,
+        friend_added: 0,
+        friend_removed: 0,
+        ack: 0,
+        error: 0,
+        pong: 0,
+        reconnect: 0,
+      },
+      errorsByCode: {
+        bad_json: 0,
+        unknown_type: 0,
+        invalid_frame: 0,
+        invalid_location: 0,
+        invalid_radius: 0,
+        not_initialized: 0,
+        unsupported_version: 0,
+        rate_limited: 0,
+        history_unavailable: 0,
+        internal: 0,
+      },
+    };
+  }
+
+  it('counts written frames by type and error frames by code, adding up to framesSent', () => {
+    const tally = zeroTally();
+    const { queue, runScheduled } = setup({ tally });
+    queue.snapshot('{"type":"snapshot","friends":[]}');
+    queue.updateFriend('a', entry('a', 1));
+    queue.friendLeft('b', '"b"', 'inactive');
+    queue.friendLeft('c', '"c"', 'out_of_range');
+    queue.control('{"type":"ack","seq":1,"count":1}', 'ack');
+    queue.control('{"type":"error","code":"rate_limited","message":"x"}', 'rate_limited');
+    queue.control('{"type":"error","code":"invalid_radius","message":"x"}', 'invalid_radius');
+    queue.control('{"type":"pong"}', 'pong');
+    queue.control('{"type":"friend_added","userId":"d"}', 'friend_added');
+    runScheduled();
+
+    expect(tally.framesOutByType).toEqual({
+      ...zeroTally().framesOutByType,
+      snapshot: 1,
+      friend_update: 1,
+      friend_left: 2,
+      ack: 1,
+      error: 2,
+      pong: 1,
+      friend_added: 1,
+    });
+    expect(tally.errorsByCode).toEqual({ ...zeroTally().errorsByCode, rate_limited: 1, invalid_radius: 1 });
+    const total = Object.values(tally.framesOutByType).reduce((sum, n) => sum + n, 0);
+    expect(total).toBe(queue.framesSent);
+  });
+
+  it('does not count frames dropped by close', () => {
+    const tally = zeroTally();
+    const { queue, runScheduled } = setup({ tally });
+    queue.control('{"type":"ack","seq":1,"count":1}', 'ack');
+    queue.updateFriend('a', entry('a', 1));
+    queue.close();
+    runScheduled();
+    expect(tally.framesOutByType).toEqual(zeroTally().framesOutByType);
+  });
+
+  it('times each friend frame from the oldest measured entry, and the awaited snapshot', () => {
+    const now = vi.spyOn(performance, 'now');
+    try {
+      const stamp = { at: Number.NaN };
+      const timing = { stamp, fanout: vi.fn(), snapshot: vi.fn() };
+      const { queue, runScheduled } = setup({ timing });
+
+      // Not measured (no stamp): nothing observed.
+      queue.updateFriend('a', entry('a', 1));
+      now.mockReturnValue(1_000);
+      runScheduled();
+      expect(timing.fanout).not.toHaveBeenCalled();
+
+      // The oldest entry counts: later entries do not move the start.
+      stamp.at = 100;
+      queue.updateFriend('a', entry('a', 2));
+      stamp.at = 300;
+      queue.friendLeft('b', '"b"', 'inactive');
+      stamp.at = Number.NaN;
+      now.mockReturnValue(350);
+      runScheduled();
+      // Two friend frames written (friend_left, friend_update), each 250 ms after the first entry.
+      expect(timing.fanout.mock.calls).toEqual([[0.25], [0.25]]);
+
+      // An unmeasured first entry gives way to the first measured one.
+      timing.fanout.mockClear();
+      queue.updateFriend('c', entry('c', 1));
+      stamp.at = 400;
+      queue.updateFriend('d', entry('d', 1));
+      now.mockReturnValue(500);
+      runScheduled();
+      expect(timing.fanout.mock.calls).toEqual([[0.1]]);
+
+      // The awaited snapshot is reported once.
+      queue.awaitSnapshot(600);
+      queue.snapshot('{"type":"snapshot","friends":[]}');
+      now.mockReturnValue(650);
+      runScheduled();
+      queue.snapshot('{"type":"snapshot","friends":[]}');
+      runScheduled();
+      expect(timing.snapshot.mock.calls).toEqual([[0.05]]);
+    } finally {
+      now.mockRestore();
     }
   });
 });

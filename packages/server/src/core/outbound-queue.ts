@@ -1,4 +1,4 @@
-import type { LeaveReason } from '@nearby/protocol';
+import type { LeaveReason, ServerFrameType, WireErrorCode } from '@nearby/protocol';
 import { friendLeftFrame, friendUpdateFrame } from './frames.js';
 import { globalTimers, runAfterIoPhase, unrefTimer, type Timers } from '../timers.js';
 
@@ -25,6 +25,29 @@ export interface OutboundQueueOptions {
   timers?: Timers;
   /** Told how many frames each flush wrote (for counters). */
   onFramesSent?: (count: number) => void;
+  /** Counts of written frames by type and of error frames by code, shared by the engine's queues. */
+  tally?: FrameTally;
+  /** Latency observations; without it nothing is timed. */
+  timing?: QueueTiming;
+}
+
+/** What a control frame is counted as: its frame type, or for an `error` frame its wire error code. */
+export type ControlKind = Exclude<ServerFrameType, 'snapshot' | 'friend_update' | 'friend_left' | 'error'> | WireErrorCode;
+
+/** Per-label counts of written frames: preallocated records, one property increment per frame. */
+export interface FrameTally {
+  framesOutByType: Record<ServerFrameType, number>;
+  errorsByCode: Record<WireErrorCode, number>;
+}
+
+/** How a queue reports latencies: friend frames against the fan-out stamp, snapshots against {@link OutboundQueue.awaitSnapshot}. */
+export interface QueueTiming {
+  /** `performance.now()` when what is being queued right now was received; `NaN` when not measured. */
+  readonly stamp: { readonly at: number };
+  /** A friend frame written, `seconds` after its oldest entry was received. */
+  fanout(seconds: number): void;
+  /** The awaited snapshot written, `seconds` after {@link OutboundQueue.awaitSnapshot}'s time. */
+  snapshot(seconds: number): void;
 }
 
 /** A pending update is its entry string itself (the common case, no wrapper allocated); a leave is an object. */
@@ -46,10 +69,18 @@ export class OutboundQueue {
   readonly #schedule: (flush: () => void) => void;
   readonly #retryMs: number;
   readonly #onFramesSent: ((count: number) => void) | undefined;
+  readonly #tally: FrameTally | undefined;
+  readonly #timing: QueueTiming | undefined;
   readonly #timers: Timers;
   #retryTimer: unknown;
   readonly #friends = new Map<string, FriendEvent>();
   #controls: string[] = [];
+  /** What each of `#controls` counts as, in step with it. */
+  #controlKinds: ControlKind[] = [];
+  /** With timing: when the oldest pending friend event was received (`NaN`: not measured). */
+  #friendsSince = Number.NaN;
+  /** With timing: when the request the next snapshot answers arrived (`NaN`: none awaited). */
+  #snapshotSince = Number.NaN;
   #snapshot: string | undefined;
   #scheduled = false;
   #blocked = false;
@@ -65,6 +96,8 @@ export class OutboundQueue {
     this.#schedule = options.schedule ?? ((flush) => runAfterIoPhase(this.#timers, flush));
     this.#retryMs = options.retryMs ?? 25;
     this.#onFramesSent = options.onFramesSent;
+    this.#tally = options.tally;
+    this.#timing = options.timing;
   }
 
   /** Friend events waiting to be written. */
@@ -79,6 +112,7 @@ export class OutboundQueue {
 
   /** Queues a friend's new position; `entry` is the friend's JSON object for `friend_update.friends`. */
   updateFriend(friendId: string, entry: string): void {
+    if (this.#timing !== undefined) this.#stampFriends();
     this.#friends.delete(friendId); // re-insert so the newest event is written last
     this.#friends.set(friendId, entry);
     this.#requestFlush();
@@ -86,6 +120,7 @@ export class OutboundQueue {
 
   /** Queues a `friend_left`, replacing a pending update of that friend. */
   friendLeft(friendId: string, userIdJson: string, reason: LeaveReason): void {
+    if (this.#timing !== undefined) this.#stampFriends();
     this.#friends.delete(friendId);
     this.#friends.set(friendId, { reason, userIdJson });
     this.#requestFlush();
@@ -98,8 +133,16 @@ export class OutboundQueue {
     this.#requestFlush();
   }
 
-  /** Queues a frame that must be delivered in order (ack, error, pong, friend_added, …). */
-  control(frame: string): void {
+  /**
+   * With timing: the next snapshot written answers a request that arrived at `since`
+   * (`performance.now()`), and its latency is reported then.
+   */
+  awaitSnapshot(since: number): void {
+    this.#snapshotSince = since;
+  }
+
+  /** Queues a frame that must be delivered in order (ack, error, pong, friend_added, …), counted as `kind`. */
+  control(frame: string, kind: ControlKind): void {
     if (this.#closed) return;
     // Only a blocked queue can overflow: a peer that is reading gets any number of frames.
     if (this.#blocked && this.#controls.length >= this.#maxControlFrames) {
@@ -108,6 +151,7 @@ export class OutboundQueue {
       return;
     }
     this.#controls.push(frame);
+    this.#controlKinds.push(kind);
     this.#requestFlush();
   }
 
@@ -120,22 +164,32 @@ export class OutboundQueue {
       return;
     }
     const frames: string[] = [];
-    if (this.#snapshot !== undefined) {
-      frames.push(this.#snapshot);
+    const tally = this.#tally;
+    const wroteSnapshot = this.#snapshot !== undefined;
+    if (wroteSnapshot) {
+      frames.push(this.#snapshot!);
       this.#snapshot = undefined;
     }
+    let lefts = 0;
+    let updated = 0;
     if (this.#friends.size > 0) {
       const updates: string[] = [];
       for (const event of this.#friends.values()) {
         if (typeof event === 'string') updates.push(event);
         else frames.push(friendLeftFrame(event.userIdJson, event.reason));
       }
+      lefts = frames.length - (wroteSnapshot ? 1 : 0);
       this.#friends.clear();
-      if (updates.length > 0) frames.push(friendUpdateFrame(updates));
+      if (updates.length > 0) {
+        frames.push(friendUpdateFrame(updates));
+        updated = 1;
+      }
     }
     if (this.#controls.length > 0) {
       for (const frame of this.#controls) frames.push(frame);
+      if (tally !== undefined) this.#tallyControls(tally);
       this.#controls = [];
+      this.#controlKinds = [];
     }
     const last = frames.length - 1;
     for (let i = 0; i <= last; i++) {
@@ -144,6 +198,13 @@ export class OutboundQueue {
     }
     this.#framesSent += frames.length;
     this.#onFramesSent?.(frames.length);
+    if (tally !== undefined) {
+      const byType = tally.framesOutByType;
+      if (wroteSnapshot) byType.snapshot++;
+      byType.friend_left += lefts;
+      byType.friend_update += updated;
+    }
+    if (this.#timing !== undefined) this.#observe(wroteSnapshot, lefts + updated);
   }
 
   /** Drops everything pending and refuses further frames. */
@@ -153,7 +214,42 @@ export class OutboundQueue {
     this.#retryTimer = undefined;
     this.#friends.clear();
     this.#controls = [];
+    this.#controlKinds = [];
     this.#snapshot = undefined;
+  }
+
+  /** The first pending friend event (or the first one measured) starts the clock of the next friend frames. */
+  #stampFriends(): void {
+    // `x !== x`: NaN, the oldest pending event was not measured.
+    if (this.#friends.size === 0 || this.#friendsSince !== this.#friendsSince) this.#friendsSince = this.#timing!.stamp.at;
+  }
+
+  #tallyControls(tally: FrameTally): void {
+    const { framesOutByType, errorsByCode } = tally;
+    for (const kind of this.#controlKinds) {
+      if (Object.hasOwn(errorsByCode, kind)) {
+        errorsByCode[kind as WireErrorCode]++;
+        framesOutByType.error++;
+      } else {
+        framesOutByType[kind as ServerFrameType]++;
+      }
+    }
+  }
+
+  #observe(wroteSnapshot: boolean, friendFrames: number): void {
+    const timing = this.#timing!;
+    const snapshotSince = this.#snapshotSince;
+    const friendsSince = this.#friendsSince;
+    if (!(wroteSnapshot && snapshotSince === snapshotSince) && !(friendFrames > 0 && friendsSince === friendsSince)) return;
+    const now = performance.now();
+    if (wroteSnapshot && snapshotSince === snapshotSince) {
+      this.#snapshotSince = Number.NaN;
+      timing.snapshot((now - snapshotSince) / 1000);
+    }
+    if (friendFrames > 0 && friendsSince === friendsSince) {
+      const seconds = (now - friendsSince) / 1000;
+      for (let i = 0; i < friendFrames; i++) timing.fanout(seconds);
+    }
   }
 
   readonly #onLastWritten = (): void => {

@@ -10,10 +10,11 @@ import {
 import { decodeClientFrame } from '@nearby/protocol/schemas';
 import type { HistorySample } from '../adapters/types.js';
 import { Connection, type ServerSocket } from './connection.js';
-import type { EngineConnection, EngineContext } from './context.js';
+import { closeCodeLabel, type EngineConnection, type EngineContext } from './context.js';
 import { FlushScheduler, type Backlog } from './flush-scheduler.js';
 import { encodeAck, encodePong } from './frames.js';
 import type { LocalUser } from './local-user.js';
+import type { QueueTiming } from './outbound-queue.js';
 
 /**
  * Most frames parked per connection; at this many its socket stops being read until a slice
@@ -39,12 +40,15 @@ export class Sessions {
   /** Waiting for the last connection to be released (drain, close). */
   #whenEmpty: Array<() => void> = [];
   /** While a backlog is drained: the newest own sample of its run of location frames, not yet applied. */
-  #pendingLive: { connection: EngineConnection; user: LocalUser; sample: LocationSample } | undefined;
+  #pendingLive: { connection: EngineConnection; user: LocalUser; sample: LocationSample; handledAt: number } | undefined;
+  /** Latency observations for the outbound queues; undefined without a telemetry (nothing is timed). */
+  readonly #timing: QueueTiming | undefined;
   #draining = false;
 
   constructor(ctx: EngineContext) {
     this.#ctx = ctx;
     this.#flushes = new FlushScheduler({ timers: ctx.options.timers, sliceSize: ctx.options.inboundSliceFrames });
+    this.#timing = queueTiming(ctx);
   }
 
   get size(): number {
@@ -75,6 +79,8 @@ export class Sessions {
         schedule: this.#flushes.schedule,
         timers: options.timers,
         onFramesSent: this.#countFrames,
+        tally: counters,
+        ...(this.#timing === undefined ? {} : { timing: this.#timing }),
       },
       () => {
         // The peer stopped reading and its backlog overflowed: a TCP-level close, since a close
@@ -139,11 +145,26 @@ export class Sessions {
     const pending = this.#pendingLive;
     if (pending === undefined) return;
     this.#pendingLive = undefined;
-    const { connection, user, sample } = pending;
+    const { connection, user, sample, handledAt } = pending;
     user.order(
-      () => this.#ctx.users.applyOwnSample(user, connection, sample, false),
+      () => this.#applyOwnSample(user, connection, sample, handledAt),
       (error) => this.#ctx.report('location update failed', error),
     );
+  }
+
+  /** Applies an own live position; its fan-out is timed from `handledAt` (`NaN`: not timed). */
+  #applyOwnSample(user: LocalUser, connection: EngineConnection, sample: LocationSample, handledAt: number): void {
+    if (this.#timing === undefined) {
+      this.#ctx.users.applyOwnSample(user, connection, sample, false);
+      return;
+    }
+    const stamp = this.#ctx.fanoutStamp;
+    stamp.at = handledAt;
+    try {
+      this.#ctx.users.applyOwnSample(user, connection, sample, false);
+    } finally {
+      stamp.at = Number.NaN;
+    }
   }
 
   #handle(connection: EngineConnection, data: string | undefined): void {
@@ -158,6 +179,7 @@ export class Sessions {
     connection.consecutiveDrops = 0;
     if (data === undefined) {
       counters.invalidFrames++;
+      counters.framesInByType.invalid++;
       connection.sendError(ErrorCode.BAD_JSON, 'binary frames are not supported; send JSON text frames');
       connection.close(CloseCode.PROTOCOL_VIOLATION, 'binary frame');
       return;
@@ -165,6 +187,10 @@ export class Sessions {
     const decoded = decodeClientFrame(data);
     if (!decoded.ok) {
       counters.invalidFrames++;
+      // Typed (a client frame type, failing its schema or version) or not typed at all.
+      const type = decoded.code === ErrorCode.UNKNOWN_TYPE || decoded.code === ErrorCode.BAD_JSON ? undefined : decoded.frameType;
+      if (type !== undefined && Object.hasOwn(counters.framesInByType, type)) counters.framesInByType[type as ClientFrame['type']]++;
+      else counters.framesInByType.invalid++;
       const extra = {
         ...(decoded.seq === undefined ? {} : { seq: decoded.seq }),
         ...(decoded.frameType === undefined ? {} : { frameType: decoded.frameType }),
@@ -176,6 +202,7 @@ export class Sessions {
       }
       return;
     }
+    counters.framesInByType[decoded.frame.type]++;
     this.#dispatch(connection, decoded.frame);
   }
 
@@ -187,6 +214,8 @@ export class Sessions {
   release(connection: EngineConnection, code: number): void {
     if (connection.released) return;
     connection.released = true;
+    const closes = this.#ctx.counters.closesByCode;
+    closes[closeCodeLabel(code, closes)]++;
     const signedOff = code === CloseCode.NORMAL && !connection.closedByServer;
     connection.phase = 'closed';
     connection.queue.close();
@@ -202,7 +231,7 @@ export class Sessions {
     // A held-back live position goes first: every other frame sees the user as it was sent.
     if (frame.type !== 'location' && frame.type !== 'ping') this.#applyPendingLive();
     if (frame.type === 'ping') {
-      connection.queue.control(encodePong(frame.id, this.#ctx.now()));
+      connection.queue.control(encodePong(frame.id, this.#ctx.now()), 'pong');
       return;
     }
     if (connection.phase === 'initializing') {
@@ -263,6 +292,8 @@ export class Sessions {
 
   async #init(connection: EngineConnection, frame: InitFrame): Promise<void> {
     const { users, channels } = this.#ctx;
+    // Timed from here to the write of the snapshot that answers it.
+    if (this.#timing !== undefined) connection.queue.awaitSnapshot(performance.now());
     connection.phase = 'initializing';
     try {
       const radiusOk = frame.radiusKm === undefined || users.validRadius(frame.radiusKm);
@@ -301,7 +332,7 @@ export class Sessions {
   }
 
   #location(connection: EngineConnection, user: LocalUser, frame: LocationFrame): void {
-    const { counters, history, users } = this.#ctx;
+    const { counters, history } = this.#ctx;
     if (!connection.locationBudget.take()) {
       connection.sendError(ErrorCode.RATE_LIMITED, 'location frame refused: too many location frames; resend later', {
         seq: frame.seq,
@@ -312,6 +343,7 @@ export class Sessions {
     counters.locationFrames++;
     counters.samplesIn += frame.samples.length;
     const receivedAt = this.#ctx.now();
+    const handledAt = this.#timing === undefined ? Number.NaN : performance.now();
     let newest: LocationSample = frame.samples[0]!;
     const records: HistorySample[] = [];
     for (const sample of frame.samples) {
@@ -324,7 +356,7 @@ export class Sessions {
     history.write(records).then(
       () => {
         counters.samplesAcked += records.length;
-        connection.queue.control(encodeAck(frame.seq, records.length));
+        connection.queue.control(encodeAck(frame.seq, records.length), 'ack');
       },
       (error: unknown) => {
         counters.historyFailures++;
@@ -342,14 +374,25 @@ export class Sessions {
       } else {
         this.#applyPendingLive();
       }
-      this.#pendingLive = { connection, user, sample: newest };
+      this.#pendingLive = { connection, user, sample: newest, handledAt };
       return;
     }
     // In order behind every change of the user still in progress: a position sent after
     // "sharing off" is never shared, whatever that change is still waiting for.
     user.order(
-      () => users.applyOwnSample(user, connection, newest, false),
+      () => this.#applyOwnSample(user, connection, newest, handledAt),
       (error) => this.#ctx.report('location update failed', error),
     );
   }
+}
+
+/** The queues' timing from the engine's telemetry, when it has one with `fanout` or `init`. */
+function queueTiming(ctx: EngineContext): QueueTiming | undefined {
+  const telemetry = ctx.options.telemetry;
+  if (telemetry === undefined || (telemetry.fanout === undefined && telemetry.init === undefined)) return undefined;
+  return {
+    stamp: ctx.fanoutStamp,
+    fanout: (seconds) => telemetry.fanout?.(seconds),
+    snapshot: (seconds) => telemetry.init?.(seconds),
+  };
 }

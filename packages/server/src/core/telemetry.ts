@@ -5,6 +5,8 @@
  * for neither.
  */
 
+import type { NearbyEngineStats } from './engine.js';
+
 /** The adapters the engine calls, as they are named in logs, metrics labels and readiness. */
 export type AdapterName = 'cache' | 'pubsub' | 'history' | 'settings' | 'presence' | 'friends';
 
@@ -70,8 +72,8 @@ export interface NearbyTelemetry {
 
 /** What a {@link NearbyTelemetry} may read whenever it is asked for figures (a Prometheus scrape). */
 export interface TelemetrySource {
-  /** The engine's counters and gauges, as `server.stats()` returns them. */
-  stats(): Readonly<Record<string, unknown>>;
+  /** The engine's counters and gauges, as `engine.stats()` returns them. */
+  stats(): Readonly<NearbyEngineStats>;
   /** Each adapter's health. */
   adapterHealth(): Readonly<Partial<Record<AdapterName, AdapterHealth>>>;
 }
