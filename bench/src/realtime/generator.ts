@@ -221,6 +221,7 @@ class Generator {
     switch (this.#contender) {
       case 'nearby':
       case 'nearby-memory':
+      case 'nearby-metrics':
       case 'ideal':
         return this.#connectNearby(user);
       case 'socketio':
@@ -492,6 +493,7 @@ class Generator {
     switch (this.#contender) {
       case 'nearby':
       case 'nearby-memory':
+      case 'nearby-metrics':
       case 'ideal': {
         const seq = user.seq++;
         // The ideal server does not answer; only Nearby's acks are awaited.

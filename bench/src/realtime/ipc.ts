@@ -1,12 +1,12 @@
 /** Messages between the benchmark's parent process and its children (server, load generators, Redis keeper). */
 import type { ScenarioParams } from './scenario.js';
 
-export const CONTENDERS = ['nearby', 'nearby-memory', 'socketio', 'ws-ceiling', 'ideal'] as const;
+export const CONTENDERS = ['nearby', 'nearby-memory', 'nearby-metrics', 'socketio', 'ws-ceiling', 'ideal'] as const;
 export type Contender = (typeof CONTENDERS)[number];
 
 /** Nearby itself (on Redis or in memory): answers every `location` frame with an `ack`. */
 export function isNearby(contender: Contender): boolean {
-  return contender === 'nearby' || contender === 'nearby-memory';
+  return contender === 'nearby' || contender === 'nearby-memory' || contender === 'nearby-metrics';
 }
 
 /** Speaks Nearby's wire protocol and filters by radius on the server (Nearby and the ideal server). */

@@ -31,6 +31,7 @@ export interface Check {
 export const LABEL: Record<Contender, string> = {
   nearby: 'Nearby',
   'nearby-memory': 'Nearby in memory',
+  'nearby-metrics': 'Nearby (Redis) with metrics',
   socketio: 'Socket.IO + Redis adapter',
   'ws-ceiling': 'bare ws relay (ceiling)',
   ideal: 'ideal server',
@@ -88,6 +89,17 @@ function ratioRows(rows: Array<{ level: LevelResult; step: StepResult }>): strin
         `| ${label} | ${x(a.latency.p50 / b.latency.p50)} | ${x(a.latency.p99 / b.latency.p99)} | ${x(a.deliveredPerSecond / b.deliveredPerSecond)} | ${x(a.framesPerSecond / b.framesPerSecond)} | ${x(a.serverCpuSecondsPer1000Deliveries / b.serverCpuSecondsPer1000Deliveries)} | ${x(a.serverCpuShare / b.serverCpuShare)} | ${x(nearby.level.rssPerConnectionBytes / other.level.rssPerConnectionBytes)} | ${x(a.redisCommandsPerUpdate / b.redisCommandsPerUpdate)} |`,
       );
     }
+  }
+  // What metrics cost: the same server on the same Redis with and without the exporter.
+  const plain = rows.find((row) => row.level.contender === 'nearby');
+  const measured = rows.find((row) => row.level.contender === 'nearby-metrics');
+  if (plain !== undefined && measured !== undefined) {
+    const a = measured.step;
+    const b = plain.step;
+    lines.push(
+      '',
+      `Metrics overhead (${LABEL['nearby-metrics']} ÷ ${LABEL.nearby}): CPU per delivery ${x(a.serverCpuSecondsPer1000Deliveries / b.serverCpuSecondsPer1000Deliveries)} (${fmt(a.serverCpuSecondsPer1000Deliveries, 4)} vs ${fmt(b.serverCpuSecondsPer1000Deliveries, 4)} s / 1000 deliveries), p99 ${x(a.latency.p99 / b.latency.p99)} (${ms(a.latency.p99)} vs ${ms(b.latency.p99)} ms), RSS / conn ${x(measured.level.rssPerConnectionBytes / plain.level.rssPerConnectionBytes)}.`,
+    );
   }
   return lines;
 }

@@ -26,6 +26,9 @@ async function start(request: Extract<ServerRequest, { type: 'start' }>): Promis
     case 'nearby-memory':
       startServer = (await import('./servers/nearby.js')).startNearbyMemory;
       break;
+    case 'nearby-metrics':
+      startServer = (await import('./servers/nearby.js')).startNearbyMetrics;
+      break;
     case 'ideal':
       startServer = (await import('./servers/ideal.js')).startIdeal;
       break;

@@ -8,6 +8,8 @@ export interface ServerConfig {
   redisUrl: string;
   users: number;
   seed: number;
+  /** When set, serves /metrics, /healthz and /readyz on 127.0.0.1 at this port. */
+  metricsPort?: number;
 }
 
 /** Messages from the main process to a server process. */

@@ -18,17 +18,21 @@ const { values } = parseArgs({
     users: { type: 'string' },
     duration: { type: 'string' },
     seed: { type: 'string' },
+    'metrics-port-base': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 
 if (values.help === true) {
   console.log(`Usage: pnpm --filter @nearby/example-multi-server start [--users N] [--duration SECONDS] [--seed N]
+       [--metrics-port-base PORT]
 
 Starts a redis-server (unless REDIS_URL is set), ${SERVER_COUNT} Nearby server processes on it, a
 round-robin TCP load balancer in front of them and a crowd of walking users. Prints, every
 second, each server's counters and what the user "${YOU}" sees. Runs until Ctrl+C, or for
---duration seconds (then exits with 1 if no user ever saw a friend on another process).`);
+--duration seconds (then exits with 1 if no user ever saw a friend on another process).
+With --metrics-port-base P, server #i also serves /metrics (Prometheus), /healthz and /readyz
+on 127.0.0.1:P+i-1.`);
   process.exit(0);
 }
 
@@ -45,6 +49,8 @@ function numberOption(name: string, raw: string | undefined, fallback: number, m
 const users = numberOption('users', values.users, 60, 2, 2000);
 const seed = numberOption('seed', values.seed, 42, 0, 2 ** 31);
 const durationS = values.duration === undefined ? undefined : numberOption('duration', values.duration, 0, 1, 86_400);
+const metricsPortBase =
+  values['metrics-port-base'] === undefined ? undefined : numberOption('metrics-port-base', values['metrics-port-base'], 0, 1024, 65_535 - SERVER_COUNT);
 const friendsOfYou = buildFriendGraph(users, seed).get(YOU)!.size;
 
 let redis: RedisServer | undefined;
@@ -140,12 +146,23 @@ try {
     console.log(`using REDIS_URL ${process.env.REDIS_URL}`);
   }
   const started = await Promise.allSettled(
-    Array.from({ length: SERVER_COUNT }, (_, i) => startServer({ index: i + 1, redisUrl: redisUrl(), users, seed })),
+    Array.from({ length: SERVER_COUNT }, (_, i) =>
+      startServer({
+        index: i + 1,
+        redisUrl: redisUrl(),
+        users,
+        seed,
+        ...(metricsPortBase === undefined ? {} : { metricsPort: metricsPortBase + i }),
+      }),
+    ),
   );
   for (const result of started) if (result.status === 'fulfilled') servers.push(result.value);
   const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
-  for (const server of servers) console.log(`server #${server.index} pid ${server.pid} on 127.0.0.1:${server.port} (serverId ${server.serverId})`);
+  for (const server of servers) {
+    const operations = metricsPortBase === undefined ? '' : `, /metrics /healthz /readyz on 127.0.0.1:${metricsPortBase + server.index - 1}`;
+    console.log(`server #${server.index} pid ${server.pid} on 127.0.0.1:${server.port} (serverId ${server.serverId})${operations}`);
+  }
   balancer = await startBalancer(servers.map((server) => server.port));
   console.log(`balancer on 127.0.0.1:${balancer.port}; starting ${users + 1} users`);
   crowd = startCrowd(balancerUrl(), users, seed);
