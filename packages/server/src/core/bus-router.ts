@@ -117,6 +117,14 @@ export class BusRouter implements BusRole {
       case 'fr':
         if (remote) void friendships.applyChange(message);
         return;
+      case 'ds':
+        if (remote && state?.owner !== undefined) this.#ctx.strangers?.hear(state.owner, message);
+        return;
+      case 'sp':
+      case 'sx':
+      case 'sq':
+        // Cell messages are applied by the strangers role when sent and when heard.
+        return;
     }
   }
 
@@ -143,6 +151,11 @@ export class BusRouter implements BusRole {
     if (text.includes(this.#ownMarker)) return;
     const message = decodeBusMessage(text);
     if (message === undefined || message.s === this.#ctx.options.serverId) return;
+    if (message.k === 'sp' || message.k === 'sx' || message.k === 'sq') {
+      // About a cell, on that cell's channel (checked by the strangers role).
+      this.#ctx.strangers?.apply(channel, message);
+      return;
+    }
     // A message must be about its channel's user.
     if (channel !== this.#ctx.channels.nameOf(message.u)) return;
     // With a telemetry, the fan-out of this message is timed from now (it was just received).
