@@ -282,7 +282,11 @@ export class Strangers {
     if (last === undefined || last.cell !== cell) {
       if (last !== undefined) this.#unpublish(last.cell, user);
       let users = this.#publishers.get(cell);
-      if (users === undefined) this.#publishers.set(cell, (users = new Set()));
+      if (users === undefined) {
+        this.#publishers.set(cell, (users = new Set()));
+        // Where servers that start listening to the cell ask for its strangers.
+        ctx.channels.subscribeRaw(this.#askChannel(cell));
+      }
       users.add(user);
     }
     user.published = { cell, displayCell, at: now, t, version };
@@ -296,7 +300,14 @@ export class Strangers {
 
   #unpublish(cell: string, user: LocalUser): void {
     const users = this.#publishers.get(cell);
-    if (users !== undefined && users.delete(user) && users.size === 0) this.#publishers.delete(cell);
+    if (users === undefined || !users.delete(user) || users.size > 0) return;
+    this.#publishers.delete(cell);
+    this.#ctx.channels.unsubscribeRaw(this.#askChannel(cell));
+  }
+
+  /** `<channelPrefix>ask:<cell>`: never a cell channel, as geohashes have no `a`. */
+  #askChannel(cell: string): string {
+    return `${this.#options.channelPrefix}ask:${cell}`;
   }
 
   /** Another server started listening to cell `g`: publish the users this process shows there again. */
@@ -335,11 +346,11 @@ export class Strangers {
 
   /** A stranger message from a cell channel. */
   apply(channel: string, message: StrangerMessage): void {
-    if (channel !== this.#options.channelPrefix + message.g) return;
     if (message.k === 'sq') {
-      this.#answer(message);
+      if (channel === this.#askChannel(message.g)) this.#answer(message);
       return;
     }
+    if (channel !== this.#options.channelPrefix + message.g) return;
     const record = this.#records.get(message.u);
     if (message.k === 'sp') {
       const cell = this.#cells.get(message.g);
@@ -513,7 +524,7 @@ export class Strangers {
         if (this.#cells.get(name) !== created) return;
         const query: StrangerMessage = { k: 'sq', s: options.serverId, u: options.serverId, g: name };
         this.#ctx.counters.busMessagesPublished++;
-        this.#ctx.pubsub.publish(channel, JSON.stringify(query)).catch((error: unknown) => this.#ctx.report('pubsub publish failed', error));
+        this.#ctx.pubsub.publish(this.#askChannel(name), JSON.stringify(query)).catch((error: unknown) => this.#ctx.report('pubsub publish failed', error));
       });
     }
     cell.viewers.add(viewer);
