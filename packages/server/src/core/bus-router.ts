@@ -82,10 +82,17 @@ export class BusRouter implements BusRole {
   }
 
   publish(userId: string, message: BusMessage): void {
+    this.publishOn(this.#ctx.channels.nameOf(userId), message);
+  }
+
+  publishOn(channel: string, message: BusMessage): void {
     this.#ctx.counters.busMessagesPublished++;
-    this.#ctx.pubsub
-      .publish(this.#ctx.channels.nameOf(userId), encodeBusMessage(message))
-      .catch((error: unknown) => this.#ctx.report('pubsub publish failed', error));
+    this.#ctx.pubsub.publish(channel, encodeBusMessage(message)).catch((error: unknown) => this.#ctx.report('pubsub publish failed', error));
+  }
+
+  announceOn(channel: string, message: BusMessage): void {
+    if (this.#health !== undefined) this.#controlLog.record(message, this.#health.sentSeq);
+    this.publishOn(channel, message);
   }
 
   apply(message: BusMessage): void {
@@ -186,7 +193,8 @@ export class BusRouter implements BusRole {
     for (const message of this.#controlLog.unconfirmed()) {
       this.#ctx.counters.changesRepublished++;
       this.#controlLog.record(message, health.sentSeq);
-      this.publish(message.u, message);
+      if (message.k === 'sx') this.publishOn(this.#ctx.options.strangers!.channelPrefix + message.g, message);
+      else this.publish(message.u, message);
     }
     this.#events?.onUp();
   }

@@ -177,6 +177,10 @@ export interface BusRole {
   announce(message: BusMessage): void;
   announceAndApply(message: BusMessage): void;
   publish(userId: string, message: BusMessage): void;
+  /** Publishes on a channel other than the user's (a cell channel). */
+  publishOn(channel: string, message: BusMessage): void;
+  /** {@link announce} on a channel other than the user's. */
+  announceOn(channel: string, message: BusMessage): void;
   apply(message: BusMessage): void;
   /** Applies what the cache holds for a user, like the bus message it stands for. */
   applyCacheEntry(userId: string, entry: CacheEntry): void;

@@ -374,6 +374,11 @@ function integerOption(name: string, value: number | undefined, fallback: number
   return resolved;
 }
 
+function atLeast(name: string, value: number, min: number): number {
+  if (value < min) throw invalidOption(`${name} must be at least ${min}, got ${value}`);
+  return value;
+}
+
 function hookOption<T>(name: string, value: T | undefined): T | undefined {
   if (value !== undefined && typeof value !== 'function') throw invalidOption(`${name} must be a function, got ${typeof value}`);
   return value;
@@ -415,7 +420,7 @@ function strangersOption(options: NearbyEngineOptions, random: () => number): Re
     maxPerViewer: integerOption('strangers.maxPerViewer', value.maxPerViewer, 20, 1, Limits.MAX_STRANGERS_PER_FRAME),
     refreshMs: positiveOption('strangers.refreshMs', value.refreshMs, 5_000, { allowZero: true }),
     publishIntervalMs: positiveOption('strangers.publishIntervalMs', value.publishIntervalMs, 5_000, { allowZero: true }),
-    canSeeCacheMs: positiveOption('strangers.canSeeCacheMs', value.canSeeCacheMs, 60_000, { allowZero: true }),
+    canSeeCacheMs: atLeast('strangers.canSeeCacheMs', positiveOption('strangers.canSeeCacheMs', value.canSeeCacheMs, 60_000), 1_000),
     secret: secret ?? randomSecret(random),
     allow: hookOption('strangers.allow', value.allow),
     canSee: hookOption('strangers.canSee', value.canSee),

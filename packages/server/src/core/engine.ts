@@ -221,6 +221,7 @@ class Engine implements NearbyEngine {
         this.#monitor.busDown(false);
         this.#log.busUp(this.#options.timers.now() - downAt);
         this.#recovery.onUp();
+        this.#ctx.strangers?.busUp();
       },
     });
   }

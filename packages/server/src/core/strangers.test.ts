@@ -172,6 +172,46 @@ describe('nearby people in the engine (manual timers)', () => {
     expect(dan.strangers().map((stranger) => stranger.updatedAt)).toEqual([START + 30_000]);
   });
 
+  it('asks canSee once per pair per canSeeCacheMs, and a new refusal removes the stranger (not_allowed)', async () => {
+    const answers = new Map<string, boolean>([['dan>carol', true]]);
+    const asked: string[] = [];
+    const { timers, settle, connect, move } = await setUp({
+      refreshMs: 0,
+      publishIntervalMs: 0,
+      canSeeCacheMs: 60_000,
+      canSee: (viewer, stranger) => {
+        asked.push(`${viewer}>${stranger}`);
+        return answers.get(`${viewer}>${stranger}`) ?? false;
+      },
+      identify: (_viewer, stranger) => ({ display: { name: stranger.toUpperCase() } }),
+    });
+    const carol = connect('carol');
+    const dan = connect('dan');
+    carol.send_({ type: 'init', v: 1, location: { ...SEOUL, timestamp: timers.now() }, discoverable: true });
+    dan.send_({ type: 'init', v: 1, location: { lat: 37.57, lon: 126.99, timestamp: timers.now() }, seeStrangers: true });
+    await settle();
+    expect(dan.strangers().map((stranger) => stranger.display)).toEqual([{ name: 'CAROL' }]);
+    for (let i = 1; i <= 5; i++) {
+      timers.advance(5_000);
+      move(carol, SEOUL.lat + (i % 2 === 0 ? 0.006 : 0.018), SEOUL.lon);
+      await settle();
+    }
+    expect(asked).toEqual(['dan>carol']);
+    expect(dan.strangers().length).toBeGreaterThan(1);
+    // The host changes its mind; the next question after the cache expires gets the refusal.
+    answers.set('dan>carol', false);
+    dan.take();
+    timers.advance(40_000);
+    move(carol, SEOUL.lat + 0.006, SEOUL.lon);
+    await settle();
+    expect(asked).toEqual(['dan>carol', 'dan>carol']);
+    expect(dan.take()).toEqual([{ type: 'stranger_left', id: expect.any(String), reason: 'not_allowed' }]);
+    timers.advance(5_000);
+    move(carol, SEOUL.lat + 0.018, SEOUL.lon);
+    await settle();
+    expect(dan.take()).toEqual([]);
+  });
+
   it('allows one discovery frame per second per connection', async () => {
     const { timers, settle, connect } = await setUp({});
     const carol = connect('carol');
@@ -216,6 +256,8 @@ describe('the strangers option', () => {
     expect(refusal({ maxPerViewer: 101 })).toMatch(/^strangers\.maxPerViewer/);
     expect(refusal({ refreshMs: -1 })).toMatch(/^strangers\.refreshMs/);
     expect(refusal({ canSeeCacheMs: Number.POSITIVE_INFINITY })).toMatch(/^strangers\.canSeeCacheMs/);
+    expect(refusal({ canSeeCacheMs: 0 })).toMatch(/^strangers\.canSeeCacheMs must be a positive/);
+    expect(refusal({ canSeeCacheMs: 999 })).toBe('strangers.canSeeCacheMs must be at least 1000, got 999');
     expect(refusal({ secret: 'short' })).toBe('strangers.secret must be a string of at least 16 characters');
     expect(refusal({ canSee: true })).toBe('strangers.canSee must be a function, got boolean');
     expect(refusal({ enabled: 'yes' })).toMatch(/^strangers\.enabled must be a boolean/);

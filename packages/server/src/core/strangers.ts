@@ -16,6 +16,8 @@ import type { LocalUser, Position } from './local-user.js';
 
 /** `updatedAt` of a stranger is the time of their last move rounded down to this. */
 const TIME_BUCKET_MS = 30_000;
+/** After an outage, how long strangers heard of before it have to be vouched for again. */
+const RECOVERY_GRACE_MS = 5_000;
 /** At most one `discovery` frame per connection per this long. */
 const DISCOVERY_INTERVAL_MS = 1_000;
 
@@ -330,16 +332,43 @@ export class Strangers {
     user.published = undefined;
     this.#unpublish(last.cell, user);
     const ctx = this.#ctx;
-    this.#send({ k: 'sx', s: ctx.options.serverId, u: user.id, g: last.cell, r: reason, v: ctx.clock.next(last.version) });
+    // Kept until a probe confirms it and published again after an outage: a hidden user must not stay visible.
+    this.#send({ k: 'sx', s: ctx.options.serverId, u: user.id, g: last.cell, r: reason, v: ctx.clock.next(last.version) }, true);
   }
 
   /** Applies a message here (the bus skips this process's own echo), then publishes it on its cell's channel. */
-  #send(message: StrangerMessage): void {
+  #send(message: StrangerMessage, announce = false): void {
     const channel = this.#options.channelPrefix + message.g;
     this.apply(channel, message);
+    if (announce) this.#ctx.bus.announceOn(channel, message);
+    else this.#ctx.bus.publishOn(channel, message);
+  }
+
+  /**
+   * The bus is back after an outage, during which hides and moves may have been lost either
+   * way: publish this process's strangers again, ask every listened cell for its strangers, and
+   * forget those no server vouched for within {@link RECOVERY_GRACE_MS} (they leave as `inactive`).
+   */
+  busUp(): void {
     const ctx = this.#ctx;
-    ctx.counters.busMessagesPublished++;
-    ctx.pubsub.publish(channel, JSON.stringify(message)).catch((error: unknown) => ctx.report('pubsub publish failed', error));
+    const since = ctx.now();
+    for (const user of ctx.users.values()) {
+      const published = user.published;
+      if (published === undefined) continue;
+      published.version = ctx.clock.next(published.version);
+      this.#send(this.#positionOf(user, published));
+    }
+    for (const name of this.#cells.keys()) this.#askCell(name);
+    ctx.later(RECOVERY_GRACE_MS, () => {
+      for (const record of [...this.#records.values()]) {
+        if (record.heardAt < since) this.#forget(record, StrangerLeftReason.INACTIVE);
+      }
+    });
+  }
+
+  #askCell(cell: string): void {
+    const { serverId } = this.#ctx.options;
+    this.#ctx.bus.publishOn(this.#askChannel(cell), { k: 'sq', s: serverId, u: serverId, g: cell });
   }
 
   // ------------------------------------------------------------------ hearing strangers
@@ -511,9 +540,8 @@ export class Strangers {
       const created: Cell = { viewers: new Set(), records: new Set() };
       cell = created;
       this.#cells.set(name, created);
-      const channel = this.#options.channelPrefix + name;
-      const { channels, options } = this.#ctx;
-      channels.subscribeRaw(channel);
+      const { channels } = this.#ctx;
+      channels.subscribeRaw(this.#options.channelPrefix + name);
       // Strangers this process publishes there are known at once; the other servers are asked
       // to publish theirs again once the subscription is in place (the caller rebuilds the list).
       for (const user of this.#publishers.get(name) ?? []) {
@@ -521,10 +549,7 @@ export class Strangers {
         if (published !== undefined) this.#record(created, this.#records.get(user.id), this.#positionOf(user, published));
       }
       void channels.settled().then(() => {
-        if (this.#cells.get(name) !== created) return;
-        const query: StrangerMessage = { k: 'sq', s: options.serverId, u: options.serverId, g: name };
-        this.#ctx.counters.busMessagesPublished++;
-        this.#ctx.pubsub.publish(this.#askChannel(name), JSON.stringify(query)).catch((error: unknown) => this.#ctx.report('pubsub publish failed', error));
+        if (this.#cells.get(name) === created) this.#askCell(name);
       });
     }
     cell.viewers.add(viewer);
@@ -598,7 +623,7 @@ export class Strangers {
     }
     if (canSee === undefined && identify === undefined) {
       pair.allowed = true;
-      pair.until = Number.POSITIVE_INFINITY;
+      pair.until = now + canSeeCacheMs; // only so that the sweep forgets pairs no longer around
       return pair;
     }
     if (!pair.checking) this.#ask(viewer, view, strangerId, pair, canSeeCacheMs);
