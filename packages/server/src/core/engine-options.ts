@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { ErrorCode, Limits, NearbyError, checkOptionKeys, optionKeys } from '@nearby/protocol';
 import type { FriendGraph, HistoryStore, LocationCache, PresenceRegistry, PubSubTransport, SettingsStore } from '../adapters/types.js';
 import type { TokenBucketOptions } from './token-bucket.js';
@@ -361,7 +362,7 @@ export function resolveEngineOptions(
     timers,
     random,
     telemetry: telemetryOption(options.telemetry),
-    strangers: strangersOption(options, random),
+    strangers: strangersOption(options),
   };
 }
 
@@ -384,14 +385,7 @@ function hookOption<T>(name: string, value: T | undefined): T | undefined {
   return value;
 }
 
-/** Random key material for a process that shares no bus (its pseudonyms need to agree with nobody). */
-function randomSecret(random: () => number): string {
-  let secret = '';
-  while (secret.length < 32) secret += random().toString(36).slice(2);
-  return secret;
-}
-
-function strangersOption(options: NearbyEngineOptions, random: () => number): ResolvedStrangersOptions | undefined {
+function strangersOption(options: NearbyEngineOptions): ResolvedStrangersOptions | undefined {
   const value = nestedOptions('strangers', options.strangers, STRANGERS_OPTION_KEYS);
   if (value === undefined) return undefined;
   if (value.enabled !== undefined && typeof value.enabled !== 'boolean') {
@@ -421,7 +415,8 @@ function strangersOption(options: NearbyEngineOptions, random: () => number): Re
     refreshMs: positiveOption('strangers.refreshMs', value.refreshMs, 5_000, { allowZero: true }),
     publishIntervalMs: positiveOption('strangers.publishIntervalMs', value.publishIntervalMs, 5_000, { allowZero: true }),
     canSeeCacheMs: atLeast('strangers.canSeeCacheMs', positiveOption('strangers.canSeeCacheMs', value.canSeeCacheMs, 60_000), 1_000),
-    secret: secret ?? randomSecret(random),
+    // A process that shares no bus: its pseudonyms agree with nobody's, but must not be guessable.
+    secret: secret ?? randomBytes(32).toString('base64url'),
     allow: hookOption('strangers.allow', value.allow),
     canSee: hookOption('strangers.canSee', value.canSee),
     identify: hookOption('strangers.identify', value.identify),
