@@ -131,6 +131,28 @@ describe('opt-ins while connected', () => {
     expect(h.client.getSnapshot()).toMatchObject({ discoverable: false, seeingStrangers: true });
   });
 
+  it('a change the server refused as too soon goes out again a second later, unreverted', () => {
+    const h = createHarness();
+    h.client.connect();
+    const socket = h.server.accept();
+    h.client.setSeeingStrangers(true);
+    socket.push(state(false, true)); // the answer to that frame
+    vi.advanceTimersByTime(1_000);
+    h.client.setDiscoverable(true);
+    expect(socket.framesOf('discovery')).toHaveLength(2);
+    // It reached the server less than a second after the first after all.
+    socket.push({ type: 'error', code: 'rate_limited', message: 'one discovery frame per second', frameType: 'discovery' });
+    socket.push(state(false, true));
+    expect(h.errorCodes()).toEqual([ErrorCode.RATE_LIMITED]);
+    expect(h.client.getSnapshot()).toMatchObject({ discoverable: false, seeingStrangers: true });
+    vi.advanceTimersByTime(999);
+    expect(socket.framesOf('discovery')).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    expect(socket.framesOf('discovery')[2]).toEqual({ type: 'discovery', discoverable: true, seeStrangers: true });
+    socket.push(state(true, true));
+    expect(h.client.getSnapshot()).toMatchObject({ discoverable: true, seeingStrangers: true });
+  });
+
   it('a change made while init was in flight goes out after the snapshot and survives the answer to init', () => {
     const h = createHarness({ discoverable: true });
     h.client.connect();
@@ -260,19 +282,26 @@ describe('the list of nearby people', () => {
     expect(g.client.getSnapshot()).toMatchObject({ seeingStrangers: false, strangers: [] });
   });
 
-  it('survives a snapshot that keeps seeing on (strangers are not in snapshots), and a reconnect', () => {
+  it('is emptied by every snapshot, which the server follows with the current list', () => {
     const h = seeing({ reconnect: { initialDelayMs: 100 } });
-    h.socket.push({ type: 'stranger_update', strangers: [stranger('a', 1)] });
-    const list = h.client.getSnapshot().strangers;
+    h.socket.push({ type: 'stranger_update', strangers: [stranger('a', 1), stranger('gone', 2)] });
+    h.events.length = 0;
     h.socket.push(h.server.snapshot({ seeStrangers: true, radiusKm: 3 }));
-    expect(h.client.getSnapshot().strangers).toBe(list);
+    expect(h.client.getSnapshot()).toMatchObject({ seeingStrangers: true, strangers: [] });
+    expect(h.events.map((e) => e.event)).toEqual(['strangers']);
+    h.socket.push({ type: 'stranger_update', strangers: [stranger('a', 1)] });
+    expect(ids(h.client.getSnapshot().strangers)).toEqual(['a']);
+    // Likewise after a reconnect: the new connection's list replaces what was shown.
     h.socket.serverClose(1006);
+    expect(ids(h.client.getSnapshot().strangers)).toEqual(['a']);
     vi.advanceTimersByTime(100);
     const socket = h.server.latest.open();
     expect(socket.framesOf('init')[0]).toMatchObject({ seeStrangers: true });
     socket.push(h.server.snapshot({ seeStrangers: true }));
     socket.push(state(false, true));
-    expect(h.client.getSnapshot().strangers).toBe(list);
+    expect(h.client.getSnapshot().strangers).toEqual([]);
+    socket.push({ type: 'stranger_update', strangers: [stranger('b', 1)] });
+    expect(ids(h.client.getSnapshot().strangers)).toEqual(['b']);
   });
 
   it('close() empties the list; both opt-ins read as off until the server confirms them again', () => {
@@ -304,16 +333,5 @@ describe('the list of nearby people', () => {
     vi.advanceTimersByTime(90_000);
     expect(h.client.getSnapshot().strangers).toEqual([]);
     expect(h.of('strangerLeft').map(([e]) => e.id)).toEqual(['old', 'new']);
-  });
-
-  it('a snapshot with a new clock re-times the expiry of the entries it keeps', () => {
-    const h = seeing();
-    h.socket.push({ type: 'stranger_update', strangers: [stranger('a', 1, { updatedAt: T0 })] });
-    // The server now says entries expire after 10 s.
-    h.socket.push(h.server.snapshot({ seeStrangers: true, inactiveAfterMs: 10_000 }));
-    vi.advanceTimersByTime(9_999);
-    expect(ids(h.client.getSnapshot().strangers)).toEqual(['a']);
-    vi.advanceTimersByTime(1);
-    expect(h.client.getSnapshot().strangers).toEqual([]);
   });
 });

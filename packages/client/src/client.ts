@@ -185,8 +185,9 @@ export class NearbyClient {
       discovery.snapshot(frame, first);
       clock.inactiveAfterMs = frame.inactiveAfterMs;
       clock.offsetMs = frame.serverTime - timers.now();
-      // Nearby people are not in the snapshot: the list stays, on the new clock, unless seeing them is off.
-      strangers.schedule();
+      // Nearby people are not in the snapshot: the server forgets what it sent and follows the
+      // snapshot with a `stranger_update` of the current list (none when nobody is near).
+      strangers.clear();
       const listChanged = friends.replace(frame.friends);
       if (first) {
         uploader.established();
@@ -204,6 +205,7 @@ export class NearbyClient {
       const { code, message, seq } = frame;
       if (seq !== undefined) uploader.refused(seq, code);
       if (code === ErrorCode.INVALID_RADIUS) settings.radiusRefused(frame.frameType);
+      if (code === ErrorCode.RATE_LIMITED && frame.frameType === 'discovery') discovery.limited();
       connection.report(new NearbyError(code, message, { seq }));
     };
 

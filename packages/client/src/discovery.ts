@@ -127,6 +127,16 @@ export function createDiscovery(initial: Partial<OptIns>, link: SettingsLink, ti
       adopt(frame);
     },
 
+    /**
+     * The server refused a `discovery` frame as too soon (`rate_limited`: it arrived within a
+     * second of the previous one after all, as network delays vary). It is sent again a second
+     * later; the `discovery_state` answering the refused frame does not revert it meanwhile.
+     */
+    limited(): void {
+      lastChangeAt = timers.now();
+      send();
+    },
+
     /** The connection ended: what is unanswered will never be answered; the next `init` asks again. */
     connectionLost(): void {
       unanswered = 0;

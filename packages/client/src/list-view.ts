@@ -60,7 +60,6 @@ export function createListView<T extends { distanceKm: number; updatedAt: number
   };
 
   return {
-    schedule,
     announce,
 
     /** The current list: frozen, nearest first, the same array until it changes. */

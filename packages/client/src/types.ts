@@ -31,7 +31,8 @@ export interface NearbySnapshot {
   readonly sharing: boolean;
   /**
    * Nearby people who chose to be discoverable, nearest first, ties broken by `id`; empty unless
-   * `seeingStrangers`. Frozen; a new array only when the list changed; emptied by `close()`.
+   * `seeingStrangers`. Frozen; a new array only when the list changed; emptied by every
+   * snapshot frame (the server re-sends the list after it) and by `close()`.
    */
   readonly strangers: readonly NearbyStranger[];
   /** Whether others may see this user among nearby people: asked for by this client and confirmed by the server. */
