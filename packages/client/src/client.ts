@@ -120,10 +120,7 @@ export class NearbyClient {
       timers,
       notifier,
       connection,
-      () => {
-        settings.awaitAnswer();
-        return discovery.initFields(true);
-      },
+      () => settings.awaitAnswer(),
       () => persistChange?.(),
     );
     // Turning `seeStrangers` off (here, on another device, or by the host) empties the list at once.

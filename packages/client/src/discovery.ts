@@ -93,17 +93,16 @@ export function createDiscovery(initial: Partial<OptIns>, link: SettingsLink, ti
     },
 
     /**
-     * The opt-in fields of an `init`: a connection's first, or a later one (`again`), which the
-     * server answers like the first (with `discovery_state` when it names an opt-in).
+     * The opt-in fields of a connection's `init`. (An `init` sent again on a connection, after the
+     * device clock was set back, names none: the server then keeps the opt-ins as they are.)
      */
-    initFields(again?: boolean): Pick<InitFrame, OptIn> {
+    initFields(): Pick<InitFrame, OptIn> {
       const fields: Partial<OptIns> = {};
       for (const key of KEYS) if (wanted[key] || chosen[key]) fields[key] = wanted[key];
       asked = undefined;
       if (Object.keys(fields).length > 0) {
         asked = { ...wanted };
         lastChangeAt = timers.now();
-        if (again) unanswered++;
       }
       return fields;
     },

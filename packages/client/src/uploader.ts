@@ -5,7 +5,6 @@ import {
   distanceKm,
   NEVER_RETRY_CODES,
   type ClientFrame,
-  type InitFrame,
   type LatLon,
   type LocationSample,
 } from '@nearby/protocol';
@@ -54,9 +53,8 @@ export type Uploader = ReturnType<typeof createUploader>;
  * @param timers - Timers whose callbacks run as entry points.
  * @param notifier - Queues the `ack` event.
  * @param link - The connection.
- * @param sampleOrderRestarted - Called as a mid-connection `init` goes out, for the fields it
- * carries besides the location (the opt-ins the server must not drop); the server answers it
- * with a snapshot, like a settings change.
+ * @param sampleOrderRestarted - Called when a mid-connection `init` went out; the server
+ * answers it with a snapshot, like a settings change.
  * @param changed - Called when samples joined or left the buffer.
  */
 export function createUploader(
@@ -64,7 +62,7 @@ export function createUploader(
   timers: Timers,
   notifier: Notifier,
   link: UploadLink,
-  sampleOrderRestarted: () => Partial<InitFrame>,
+  sampleOrderRestarted: () => void,
   changed?: () => void,
 ) {
   const outbox = createOutbox(options.maxBufferedSamples, changed);
@@ -140,7 +138,8 @@ export function createUploader(
   const restartSampleOrder = (sample: LocationSample): void => {
     flush();
     if (!link.connected) return;
-    if (link.send({ type: 'init', v: PROTOCOL_VERSION, location: sample, ...sampleOrderRestarted() })) {
+    if (link.send({ type: 'init', v: PROTOCOL_VERSION, location: sample })) {
+      sampleOrderRestarted();
       newestSentTimestamp = sample.timestamp;
       lastSentPosition = sample;
     }
