@@ -131,6 +131,20 @@ describe('opt-ins while connected', () => {
     expect(h.client.getSnapshot()).toMatchObject({ discoverable: false, seeingStrangers: true });
   });
 
+  it('a change waits at most a second, even when the device clock was set back', () => {
+    let now = T0;
+    const h = createHarness({ timers: { setTimeout, clearTimeout, now: () => now } });
+    h.client.connect();
+    const socket = h.server.accept();
+    h.client.setDiscoverable(true);
+    now -= 3_600_000; // the clock goes back an hour
+    h.client.setSeeingStrangers(true);
+    vi.advanceTimersByTime(999);
+    expect(socket.framesOf('discovery')).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(socket.framesOf('discovery')).toHaveLength(2);
+  });
+
   it('a change the server refused as too soon goes out again a second later, unreverted', () => {
     const h = createHarness();
     h.client.connect();

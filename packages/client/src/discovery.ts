@@ -45,14 +45,18 @@ export function createDiscovery(initial: Partial<OptIns>, link: SettingsLink, ti
   let unanswered = 0;
   /** Local time of the last frame that changed an opt-in. */
   let lastChangeAt = -Infinity;
-  /** Holds a change back until a second has passed since the previous one. */
-  const delayed = new Timer(timers, () => send());
-
-  const send = (): void => {
-    const waitMs = lastChangeAt + CHANGE_INTERVAL_MS - timers.now();
-    if (waitMs > 0) return delayed.start(waitMs);
+  const sendNow = (): void => {
     lastChangeAt = timers.now();
     if (link.send({ type: 'discovery', ...wanted })) unanswered++;
+  };
+  /** Holds a change back until a second has passed since the previous one. */
+  const delayed = new Timer(timers, sendNow);
+
+  const send = (): void => {
+    // At most a second, even if the device clock was set back meanwhile.
+    const waitMs = Math.min(lastChangeAt + CHANGE_INTERVAL_MS - timers.now(), CHANGE_INTERVAL_MS);
+    if (waitMs > 0) delayed.start(waitMs);
+    else sendNow();
   };
 
   /** Takes the server's state; this device's wishes follow it unless a change of ours is still on its way. */
