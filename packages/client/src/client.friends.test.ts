@@ -96,7 +96,7 @@ describe('incremental updates', () => {
     h.socket.push({ type: 'from_the_future', x: 1 });
     expect(h.events.filter((e) => e.event === 'error')).toEqual([]);
     h.socket.pushRaw('{not json');
-    h.socket.push({ type: 'friend_left', userId: 'a', reason: 'bored' });
+    h.socket.pushRaw(JSON.stringify({ type: 'friend_left', userId: 'a', reason: 'bored' }));
     h.socket.pushRaw(new Uint8Array([1, 2]));
     expect(h.errorCodes()).toEqual([ErrorCode.INVALID_FRAME, ErrorCode.INVALID_FRAME, ErrorCode.INVALID_FRAME]);
     h.socket.push({ type: 'friend_update', friends: [f('ok', 1)] });

@@ -47,12 +47,23 @@ describe('decodeServerFrame field checks', () => {
       { type: 'pong', id: 4, serverTime: 9_999_999_999_999 },
       { type: 'pong', serverTime: 0 },
       { type: 'reconnect', reason: 'draining', delayMs: 0 },
+      { type: 'discovery_state', discoverable: true, seeStrangers: false },
+      { type: 'stranger_update', strangers: [{ id: 'Zk3v9x0aQm1bT7cE', lat: 52.5199, lon: 13.4033, distanceKm: 2, updatedAt: 1_700_000_010_000 }] },
+      { type: 'stranger_update', strangers: [{ id: 'x', lat: 0, lon: 0, distanceKm: 0, updatedAt: 0, display: { name: 'Ana' } }] },
+      { type: 'stranger_left', id: 'Zk3v9x0aQm1bT7cE', reason: 'displaced' },
+      { type: 'error', code: 'not_allowed', message: 'not allowed', frameType: 'discovery' },
     ];
     for (const frame of frames) expect(decodeServerFrame(encodeFrame(frame))).toEqual({ ok: true, frame });
     const extra = { type: 'friend_update', future: 1, friends: [{ ...friend, heading: 90 }] };
     expect(decodeServerFrame(JSON.stringify(extra))).toEqual({
       ok: true,
       frame: { type: 'friend_update', friends: [friend] },
+    });
+    const stranger = { id: 's', lat: 1, lon: 2, distanceKm: 3, updatedAt: 30_000 };
+    const extraStranger = { type: 'stranger_update', strangers: [{ ...stranger, userId: 'real', heading: 90 }] };
+    expect(decodeServerFrame(JSON.stringify(extraStranger))).toEqual({
+      ok: true,
+      frame: { type: 'stranger_update', strangers: [stranger] },
     });
   });
 

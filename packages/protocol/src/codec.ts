@@ -1,4 +1,4 @@
-import { ErrorCode, LeaveReason, WIRE_ERROR_CODES, type WireErrorCode } from './codes.js';
+import { ErrorCode, LeaveReason, StrangerLeftReason, WIRE_ERROR_CODES, type WireErrorCode } from './codes.js';
 import { SERVER_FRAME_TYPES, type ClientFrame, type ServerFrame, type ServerFrameType } from './frames.js';
 import { Limits } from './limits.js';
 
@@ -148,6 +148,18 @@ const friends = object({
   updatedAt: timestampMs,
 });
 
+/** Any value: `display` is whatever JSON the host chose (its size is the server's bound). */
+const anything: Reader = (value) => value;
+const strangerId = string(1, Limits.MAX_STRANGER_ID_LENGTH);
+const strangers = object({
+  id: strangerId,
+  lat: latitude,
+  lon: longitude,
+  distanceKm: count,
+  updatedAt: timestampMs,
+  display: optional(anything),
+});
+
 const serverFrames: Record<ServerFrameType, Record<string, Reader>> = {
   snapshot: {
     userId,
@@ -157,6 +169,8 @@ const serverFrames: Record<ServerFrameType, Record<string, Reader>> = {
     inactiveAfterMs: number(0, Infinity, true, true),
     serverTime: timestampMs,
     friends: array(friends),
+    discoverable: optional(boolean),
+    seeStrangers: optional(boolean),
   },
   friend_update: { friends: array(friends, 1) },
   friend_left: { userId, reason: oneOf(Object.values(LeaveReason)) },
@@ -166,6 +180,9 @@ const serverFrames: Record<ServerFrameType, Record<string, Reader>> = {
   error: { code: oneOf(WIRE_ERROR_CODES), message: string(), seq: optional(seq), frameType: optional(string()) },
   pong: { id: optional(seq), serverTime: timestampMs },
   reconnect: { reason: oneOf(['draining']), delayMs: count },
+  discovery_state: { discoverable: boolean, seeStrangers: boolean },
+  stranger_update: { strangers: array(strangers, 1, Limits.MAX_STRANGERS_PER_FRAME) },
+  stranger_left: { id: strangerId, reason: oneOf(Object.values(StrangerLeftReason)) },
 };
 
 const serverReaders = new Map<string, Reader>(

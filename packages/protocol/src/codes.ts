@@ -25,6 +25,11 @@ export const ErrorCode = {
   HISTORY_UNAVAILABLE: 'history_unavailable',
   /** The server failed while handling the frame. */
   INTERNAL: 'internal',
+  /**
+   * The host does not let this user do what the frame asked (for example become discoverable
+   * or see nearby people). The setting stays as it was; the connection stays open.
+   */
+  NOT_ALLOWED: 'not_allowed',
   /** local: the server rejected the credentials (close code 4001). The client does not reconnect. */
   UNAUTHORIZED: 'unauthorized',
   /** local: the socket could not be opened or closed unexpectedly, and the platform did not say why. The client reconnects. */
@@ -69,6 +74,7 @@ export const WIRE_ERROR_CODES = [
   ErrorCode.RATE_LIMITED,
   ErrorCode.HISTORY_UNAVAILABLE,
   ErrorCode.INTERNAL,
+  ErrorCode.NOT_ALLOWED,
 ] as const;
 
 export type WireErrorCode = (typeof WIRE_ERROR_CODES)[number];
@@ -123,3 +129,24 @@ export const LeaveReason = {
 } as const;
 
 export type LeaveReason = (typeof LeaveReason)[keyof typeof LeaveReason];
+
+/**
+ * Why a stranger disappeared from a viewer's list of nearby people (`stranger_left.reason`).
+ * The set may grow within protocol version 1: treat an unknown reason like `out_of_range`.
+ */
+export const StrangerLeftReason = {
+  /** The stranger (or the viewer) moved, and the stranger's cell is now beyond the viewer's radius. */
+  OUT_OF_RANGE: 'out_of_range',
+  /** No position from the stranger within `inactiveAfterMs`. */
+  INACTIVE: 'inactive',
+  /** The stranger stopped being discoverable. */
+  HIDDEN: 'hidden',
+  /** The stranger closed their last connection. */
+  OFFLINE: 'offline',
+  /** The host no longer lets the viewer see this stranger (`canSee` now refuses). */
+  NOT_ALLOWED: 'not_allowed',
+  /** A nearer stranger took its place among the nearest `maxPerViewer`. */
+  DISPLACED: 'displaced',
+} as const;
+
+export type StrangerLeftReason = (typeof StrangerLeftReason)[keyof typeof StrangerLeftReason];

@@ -1,4 +1,4 @@
-import type { LeaveReason, WireErrorCode } from './codes.js';
+import type { LeaveReason, StrangerLeftReason, WireErrorCode } from './codes.js';
 import type { PROTOCOL_VERSION } from './limits.js';
 
 // Every frame of the wire format as a plain TypeScript type. The zod schemas of
@@ -27,6 +27,29 @@ export interface NearbyFriend {
   updatedAt: number;
 }
 
+/**
+ * A nearby person who chose to be discoverable ("stranger"). Everything but `display` is
+ * derived from the geohash cell the stranger is in (protocol.md §20): never an exact position.
+ */
+export interface NearbyStranger {
+  /**
+   * Pseudonymous id, 1 … `Limits.MAX_STRANGER_ID_LENGTH` characters: stable for this viewer and
+   * this stranger, and different for every other viewer of the same stranger (unless the host
+   * chooses to reveal a real id).
+   */
+  id: string;
+  /** Latitude of the centre of the stranger's display cell, to 4 decimals. */
+  lat: number;
+  /** Longitude of the centre of the stranger's display cell, to 4 decimals. */
+  lon: number;
+  /** Distance from the viewer to that cell centre, rounded up to a whole km (an integer ≥ 0). */
+  distanceKm: number;
+  /** Server time of the stranger's last move, rounded down to 30 s (ms since the epoch). */
+  updatedAt: number;
+  /** What the host chose to show about the stranger (a name, an avatar URL, …): any JSON value. */
+  display?: unknown;
+}
+
 // ---------------------------------------------------------------- client → server
 
 export interface InitFrame {
@@ -39,6 +62,10 @@ export interface InitFrame {
   radiusKm?: number;
   /** Whether the user shares their location; the user's current setting applies when absent. */
   sharing?: boolean;
+  /** Whether others may see this user among nearby people; off when absent (never kept by the server). */
+  discoverable?: boolean;
+  /** Whether this user wants to see nearby people; off when absent (never kept by the server). */
+  seeStrangers?: boolean;
 }
 
 export interface LocationFrame {
@@ -65,9 +92,18 @@ export interface PingFrame {
   id?: number;
 }
 
-export type ClientFrame = InitFrame | LocationFrame | RadiusFrame | SharingFrame | PingFrame;
+/** Changes the user's opt-ins to nearby people; at least one field. Answered with `discovery_state`. */
+export interface DiscoveryFrame {
+  type: 'discovery';
+  /** Whether others may see this user among nearby people. */
+  discoverable?: boolean;
+  /** Whether this user wants to see nearby people. */
+  seeStrangers?: boolean;
+}
 
-export const CLIENT_FRAME_TYPES = ['init', 'location', 'radius', 'sharing', 'ping'] as const;
+export type ClientFrame = InitFrame | LocationFrame | RadiusFrame | SharingFrame | PingFrame | DiscoveryFrame;
+
+export const CLIENT_FRAME_TYPES = ['init', 'location', 'radius', 'sharing', 'ping', 'discovery'] as const;
 export type ClientFrameType = (typeof CLIENT_FRAME_TYPES)[number];
 
 // ---------------------------------------------------------------- server → client
@@ -84,6 +120,13 @@ export interface SnapshotFrame {
   serverTime: number;
   /** Every friend inside the radius, nearest first. Replaces the client's whole list. */
   friends: NearbyFriend[];
+  /**
+   * Whether the user is discoverable. Always sent by servers that offer nearby people; absent
+   * from older servers (read it as false).
+   */
+  discoverable?: boolean;
+  /** Whether the user sees nearby people; as `discoverable`, absent from older servers. */
+  seeStrangers?: boolean;
 }
 
 export interface FriendUpdateFrame {
@@ -139,6 +182,26 @@ export interface ReconnectFrame {
   delayMs: number;
 }
 
+/** The user's opt-ins to nearby people as they now apply (after a `discovery` frame, or an init that named them). */
+export interface DiscoveryStateFrame {
+  type: 'discovery_state';
+  discoverable: boolean;
+  seeStrangers: boolean;
+}
+
+export interface StrangerUpdateFrame {
+  type: 'stranger_update';
+  /** New or changed strangers, 1 … `Limits.MAX_STRANGERS_PER_FRAME`; at most one entry per stranger. */
+  strangers: NearbyStranger[];
+}
+
+export interface StrangerLeftFrame {
+  type: 'stranger_left';
+  /** The `NearbyStranger.id` the viewer knew the stranger by. */
+  id: string;
+  reason: StrangerLeftReason;
+}
+
 export type ServerFrame =
   | SnapshotFrame
   | FriendUpdateFrame
@@ -148,7 +211,10 @@ export type ServerFrame =
   | AckFrame
   | ErrorFrame
   | PongFrame
-  | ReconnectFrame;
+  | ReconnectFrame
+  | DiscoveryStateFrame
+  | StrangerUpdateFrame
+  | StrangerLeftFrame;
 
 export const SERVER_FRAME_TYPES = [
   'snapshot',
@@ -160,5 +226,8 @@ export const SERVER_FRAME_TYPES = [
   'error',
   'pong',
   'reconnect',
+  'discovery_state',
+  'stranger_update',
+  'stranger_left',
 ] as const;
 export type ServerFrameType = (typeof SERVER_FRAME_TYPES)[number];

@@ -1,4 +1,4 @@
-export { ErrorCode, CloseCode, LeaveReason, WIRE_ERROR_CODES } from './codes.js';
+export { ErrorCode, CloseCode, LeaveReason, StrangerLeftReason, WIRE_ERROR_CODES } from './codes.js';
 export { ERROR_POLICY, CLOSE_POLICY, NEVER_RETRY_CODES, TERMINAL_CLOSE_CODES, retryClassOf } from './policy.js';
 export type { ErrorPolicy, ClosePolicy, RetryClass } from './policy.js';
 export type { WireErrorCode } from './codes.js';
@@ -13,6 +13,7 @@ export { CLIENT_FRAME_TYPES, SERVER_FRAME_TYPES } from './frames.js';
 export type {
   LocationSample,
   NearbyFriend,
+  NearbyStranger,
   ClientFrame,
   ClientFrameType,
   InitFrame,
@@ -20,6 +21,7 @@ export type {
   RadiusFrame,
   SharingFrame,
   PingFrame,
+  DiscoveryFrame,
   ServerFrame,
   ServerFrameType,
   SnapshotFrame,
@@ -31,6 +33,9 @@ export type {
   ErrorFrame,
   PongFrame,
   ReconnectFrame,
+  DiscoveryStateFrame,
+  StrangerUpdateFrame,
+  StrangerLeftFrame,
 } from './frames.js';
 export { checkOptionKeys, editDistance, nearestKey, optionKeys } from './options-check.js';
 export type { ListsEveryKey } from './options-check.js';

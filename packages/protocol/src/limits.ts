@@ -15,4 +15,10 @@ export const Limits = {
   MAX_USER_ID_LENGTH: 256,
   /** Largest timestamp, in ms since the epoch (the year 2286). */
   MAX_TIMESTAMP_MS: 9_999_999_999_999,
+  /** Entries in one `stranger_update` frame, and the largest `strangers.maxPerViewer` a server accepts. */
+  MAX_STRANGERS_PER_FRAME: 100,
+  /** Longest `NearbyStranger.id`, in UTF-16 code units. */
+  MAX_STRANGER_ID_LENGTH: 64,
+  /** Largest `NearbyStranger.display`, as UTF-8 bytes of its JSON text; the server drops larger values. */
+  MAX_STRANGER_DISPLAY_BYTES: 1024,
 } as const;

@@ -23,6 +23,8 @@ describe('error and close policy', () => {
     expect(retryClassOf(ErrorCode.INTERNAL)).toBe('back_off');
     expect(retryClassOf(ErrorCode.INVALID_LOCATION)).toBe('never');
     expect(retryClassOf(ErrorCode.INVALID_FRAME)).toBe('never');
+    // A host's refusal does not change by asking again: the setting stays off.
+    expect(retryClassOf(ErrorCode.NOT_ALLOWED)).toBe('never');
     expect(retryClassOf('a_code_from_a_newer_server')).toBe('back_off');
   });
 

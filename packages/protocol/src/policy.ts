@@ -35,6 +35,7 @@ export const ERROR_POLICY: { readonly [C in ErrorCode]: ErrorPolicy } = {
   rate_limited: { wire: true, retry: 'resend' },
   history_unavailable: { wire: true, retry: 'resend' },
   internal: { wire: true, closeCode: 1011, retry: 'back_off' }, // INTERNAL_ERROR
+  not_allowed: { wire: true, retry: 'never' },
   unauthorized: { wire: false, closeCode: 4001, retry: 'never' }, // UNAUTHORIZED
   connection_failed: { wire: false, retry: 'back_off' },
   connection_refused: { wire: false, retry: 'back_off' },
@@ -89,6 +90,7 @@ export const NEVER_RETRY_CODES: ReadonlySet<string> = new Set<ErrorCode>([
   ErrorCode.INVALID_FRAME,
   ErrorCode.INVALID_LOCATION,
   ErrorCode.INVALID_RADIUS,
+  ErrorCode.NOT_ALLOWED,
   ErrorCode.UNSUPPORTED_VERSION,
   ErrorCode.UNAUTHORIZED,
   ErrorCode.ENDPOINT_NOT_FOUND,

@@ -52,6 +52,8 @@ export {
   ErrorCode,
   CloseCode,
   LeaveReason,
+  StrangerLeftReason,
   PROTOCOL_VERSION,
 } from '@nearby/protocol';
-export type { NearbyFriend, LocationSample } from '@nearby/protocol';
+export type { NearbyFriend, NearbyStranger, LocationSample } from '@nearby/protocol';
+export type { StrangersOptions, StrangerIdentity } from './core/engine-options.js';

@@ -100,6 +100,20 @@ function fullEngineOptions(): Options {
     random: () => 0.5,
     logger: undefined,
     telemetry: undefined,
+    strangers: {
+      enabled: true,
+      precision: 5,
+      displayPrecision: 6,
+      maxPerViewer: 10,
+      refreshMs: 2_000,
+      publishIntervalMs: 2_000,
+      canSeeCacheMs: 30_000,
+      secret: 'a-secret-of-sixteen-plus',
+      allow: () => true,
+      canSee: () => true,
+      identify: () => undefined,
+      channelPrefix: 'n:g:',
+    },
   };
 }
 
@@ -154,6 +168,13 @@ describe.each(nesting)('$name', ({ make, full }) => {
     );
     expect(refusal(() => make({ ...options, historyWriter: { flushEvery: 10 } }))).toBe('unknown option historyWriter.flushEvery');
     expect(refusal(() => make({ ...options, rateLimit: 5 }))).toMatch(/^rateLimit must be an object/);
+    const strangers = options.strangers as Options;
+    expect(refusal(() => make({ ...options, strangers: { ...strangers, maxPerviewer: 5 } }))).toBe(
+      'unknown option strangers.maxPerviewer — did you mean strangers.maxPerViewer?',
+    );
+    expect(refusal(() => make({ ...options, strangers: { ...strangers, precission: 5 } }))).toBe(
+      'unknown option strangers.precission — did you mean strangers.precision?',
+    );
   });
 
   it('do not look into objects the host supplies', () => {

@@ -106,7 +106,7 @@ describe('Prometheus metrics of a real server (memory adapters, raw WebSocket cl
     expect(await value(registry, 'nearby_frames_received_total', { type: 'ping' })).toBe(2);
     expect(await value(registry, 'nearby_frames_received_total', { type: 'radius' })).toBe(1);
     expect(await value(registry, 'nearby_frames_received_total', { type: 'invalid' })).toBe(1);
-    expect(await labelValues(registry, 'nearby_frames_received_total', 'type')).toEqual(['init', 'invalid', 'location', 'ping', 'radius', 'sharing']);
+    expect(await labelValues(registry, 'nearby_frames_received_total', 'type')).toEqual(['discovery', 'init', 'invalid', 'location', 'ping', 'radius', 'sharing']);
 
     expect(await value(registry, 'nearby_frames_sent_total', { type: 'snapshot' })).toBe(2);
     expect(await value(registry, 'nearby_frames_sent_total', { type: 'ack' })).toBe(1);

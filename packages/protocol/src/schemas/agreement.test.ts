@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeServerFrame } from '../codec.js';
-import { ErrorCode, LeaveReason, WIRE_ERROR_CODES } from '../codes.js';
-import { SERVER_FRAME_TYPES, type NearbyFriend, type ServerFrame } from '../frames.js';
+import { ErrorCode, LeaveReason, StrangerLeftReason, WIRE_ERROR_CODES } from '../codes.js';
+import { SERVER_FRAME_TYPES, type NearbyFriend, type NearbyStranger, type ServerFrame } from '../frames.js';
 import { Limits } from '../limits.js';
 import { ServerFrameSchema } from './schemas.js';
 
@@ -66,6 +66,23 @@ const friend: fc.Arbitrary<NearbyFriend> = fc.record({
   updatedAt: timestamp,
 });
 
+const strangerId = fc.oneof(
+  fc.string({ minLength: 1, maxLength: 16 }),
+  fc.string({ minLength: 1, maxLength: Limits.MAX_STRANGER_ID_LENGTH, unit: 'binary' }),
+  fc.constant('s'.repeat(Limits.MAX_STRANGER_ID_LENGTH)),
+);
+const stranger: fc.Arbitrary<NearbyStranger> = fc.record(
+  {
+    id: strangerId,
+    lat: edgy(-90, 90),
+    lon: edgy(-180, 180),
+    distanceKm: edgyInt(0, Number.MAX_SAFE_INTEGER),
+    updatedAt: timestamp,
+    display: fc.jsonValue({ maxDepth: 2 }),
+  },
+  { requiredKeys: ['id', 'lat', 'lon', 'distanceKm', 'updatedAt'] },
+);
+
 const validFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({
     type: fc.constant('snapshot' as const),
@@ -76,7 +93,9 @@ const validFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
     inactiveAfterMs: fc.oneof(fc.constant(1), fc.integer({ min: 1 }), fc.maxSafeNat().filter((n) => n > 0)),
     serverTime: timestamp,
     friends: fc.array(friend, { maxLength: 4 }),
-  }),
+    discoverable: fc.boolean(),
+    seeStrangers: fc.boolean(),
+  }, { requiredKeys: ['type', 'userId', 'radiusKm', 'maxRadiusKm', 'sharing', 'inactiveAfterMs', 'serverTime', 'friends'] }),
   fc.record({ type: fc.constant('friend_update' as const), friends: fc.array(friend, { minLength: 1, maxLength: 4 }) }),
   fc.record({
     type: fc.constant('friend_left' as const),
@@ -98,6 +117,19 @@ const validFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   ),
   fc.record({ type: fc.constant('pong' as const), id: seq, serverTime: timestamp }, { requiredKeys: ['type', 'serverTime'] }),
   fc.record({ type: fc.constant('reconnect' as const), reason: fc.constant('draining' as const), delayMs: count }),
+  fc.record({ type: fc.constant('discovery_state' as const), discoverable: fc.boolean(), seeStrangers: fc.boolean() }),
+  fc.record({
+    type: fc.constant('stranger_update' as const),
+    strangers: fc.oneof(
+      fc.array(stranger, { minLength: 1, maxLength: 4 }),
+      fc.array(stranger, { minLength: Limits.MAX_STRANGERS_PER_FRAME, maxLength: Limits.MAX_STRANGERS_PER_FRAME }),
+    ),
+  }),
+  fc.record({
+    type: fc.constant('stranger_left' as const),
+    id: strangerId,
+    reason: fc.constantFrom(...Object.values(StrangerLeftReason)),
+  }),
 );
 
 // ---------------------------------------------------------------- mutations
@@ -113,10 +145,14 @@ const odd: readonly unknown[] = [
   Limits.MAX_SEQ, Limits.MAX_SEQ + 1, Limits.MAX_TIMESTAMP_MS, Limits.MAX_TIMESTAMP_MS + 1, Limits.MAX_TIMESTAMP_MS + 0.5,
   2 ** 53 - 1, 2 ** 53, 2 ** 53 + 2,
   'x'.repeat(Limits.MAX_USER_ID_LENGTH), 'x'.repeat(Limits.MAX_USER_ID_LENGTH + 1),
-  ...Object.values(LeaveReason), 'OUT_OF_RANGE', ...WIRE_ERROR_CODES, 'unauthorized', 'draining', 'Draining',
+  's'.repeat(Limits.MAX_STRANGER_ID_LENGTH), 's'.repeat(Limits.MAX_STRANGER_ID_LENGTH + 1),
+  ...Object.values(LeaveReason), ...Object.values(StrangerLeftReason), 'HIDDEN', 'OUT_OF_RANGE', ...WIRE_ERROR_CODES, 'unauthorized', 'draining', 'Draining',
   ...SERVER_FRAME_TYPES, 'init', 'constructor', '__proto__',
 ];
-const extraKeys = ['extra', 'seq', 'id', 'friends', 'type', 'userId', 'reason', '__proto__', 'constructor', 'lat', ''];
+const extraKeys = [
+  'extra', 'seq', 'id', 'friends', 'type', 'userId', 'reason', '__proto__', 'constructor', 'lat', '',
+  'strangers', 'display', 'discoverable', 'seeStrangers',
+];
 
 type Path = (string | number)[];
 
@@ -237,6 +273,15 @@ describe('decodeServerFrame agrees with ServerFrameSchema', () => {
     ['a negative infinite delay', '{"type":"reconnect","reason":"draining","delayMs":-1e309}'],
     ['a __proto__ field', '{"type":"friend_added","userId":"b","__proto__":{"userId":7}}'],
     ['a duplicated key, the last one invalid', '{"type":"friend_added","userId":"b","userId":""}'],
+    ['a stranger at a fractional distance', '{"type":"stranger_update","strangers":[{"id":"s","lat":1,"lon":2,"distanceKm":1.5,"updatedAt":30000}]}'],
+    ['a stranger with a null display', '{"type":"stranger_update","strangers":[{"id":"s","lat":1,"lon":2,"distanceKm":1,"updatedAt":0,"display":null}]}'],
+    ['a stranger with a nested display', '{"type":"stranger_update","strangers":[{"id":"s","lat":1,"lon":2,"distanceKm":1,"updatedAt":0,"display":{"name":"Ana","tags":[1,"x"]}}]}'],
+    ['an empty stranger update', '{"type":"stranger_update","strangers":[]}'],
+    ['a stranger update one entry too long', `{"type":"stranger_update","strangers":[${Array.from({ length: Limits.MAX_STRANGERS_PER_FRAME + 1 }, (_, i) => `{"id":"s${i}","lat":1,"lon":2,"distanceKm":1,"updatedAt":0}`).join(',')}]}`],
+    ['a stranger_left with a friend_left reason', '{"type":"stranger_left","id":"s","reason":"sharing_off"}'],
+    ['a discovery_state without seeStrangers', '{"type":"discovery_state","discoverable":true}'],
+    ['a snapshot from a server older than nearby people', '{"type":"snapshot","userId":"a","radiusKm":8,"maxRadiusKm":50,"sharing":true,"inactiveAfterMs":1,"serverTime":0,"friends":[]}'],
+    ['a snapshot with a string discoverable', '{"type":"snapshot","userId":"a","radiusKm":8,"maxRadiusKm":50,"sharing":true,"inactiveAfterMs":1,"serverTime":0,"friends":[],"discoverable":"yes"}'],
   ])('on %s', (_name, text) => {
     expectAgreement(text);
   });

@@ -17,6 +17,10 @@ describe('decodeClientFrame', () => {
       { type: 'sharing', enabled: false },
       { type: 'ping', id: 3 },
       { type: 'ping' },
+      { type: 'init', v: PROTOCOL_VERSION, discoverable: true, seeStrangers: false },
+      { type: 'discovery', discoverable: true },
+      { type: 'discovery', seeStrangers: false },
+      { type: 'discovery', discoverable: false, seeStrangers: true },
     ];
     for (const frame of frames) {
       const result = decodeClientFrame(encodeFrame(frame));
@@ -49,6 +53,20 @@ describe('decodeClientFrame', () => {
     });
     expect(decodeClientFrame('{"radiusKm":2}')).toMatchObject({ ok: false, code: ErrorCode.UNKNOWN_TYPE });
     expect(decodeClientFrame('{"type":42}')).toMatchObject({ ok: false, code: ErrorCode.UNKNOWN_TYPE });
+  });
+
+  it.each([
+    ['a discovery frame naming neither opt-in', { type: 'discovery' }],
+    ['a discovery frame with a string discoverable', { type: 'discovery', discoverable: 'true' }],
+    ['a discovery frame with a numeric seeStrangers', { type: 'discovery', seeStrangers: 1 }],
+    ['an init with a null discoverable', { type: 'init', v: PROTOCOL_VERSION, discoverable: null }],
+  ])('refuses %s as invalid_frame, naming the frame type', (_name, frame) => {
+    expect(decodeClientFrame(JSON.stringify(frame))).toMatchObject({
+      ok: false,
+      code: ErrorCode.INVALID_FRAME,
+      fatal: false,
+      frameType: frame.type,
+    });
   });
 
   it.each([

@@ -2,6 +2,7 @@ export { decodeClientFrame } from './client-codec.js';
 export {
   LocationSampleSchema,
   NearbyFriendSchema,
+  NearbyStrangerSchema,
   ClientFrameSchema,
   ServerFrameSchema,
   InitFrameSchema,
@@ -9,6 +10,7 @@ export {
   RadiusFrameSchema,
   SharingFrameSchema,
   PingFrameSchema,
+  DiscoveryFrameSchema,
   SnapshotFrameSchema,
   FriendUpdateFrameSchema,
   FriendLeftFrameSchema,
@@ -18,4 +20,7 @@ export {
   ErrorFrameSchema,
   PongFrameSchema,
   ReconnectFrameSchema,
+  DiscoveryStateFrameSchema,
+  StrangerUpdateFrameSchema,
+  StrangerLeftFrameSchema,
 } from './schemas.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LeaveReason, WIRE_ERROR_CODES } from '../codes.js';
+import { LeaveReason, StrangerLeftReason, WIRE_ERROR_CODES } from '../codes.js';
 import type * as Frames from '../frames.js';
 import { Limits, type PROTOCOL_VERSION } from '../limits.js';
 
@@ -32,6 +32,21 @@ export const NearbyFriendSchema = z.object({
   updatedAt: timestampMs,
 });
 
+/** A nearby person who chose to be discoverable; every number is derived from their display cell. */
+export const NearbyStrangerSchema = z.object({
+  /** Pseudonymous id, stable for this viewer and this stranger. */
+  id: z.string().min(1).max(Limits.MAX_STRANGER_ID_LENGTH),
+  /** Centre of the stranger's display cell, to 4 decimals. */
+  lat: latitude,
+  lon: longitude,
+  /** Distance from the viewer to that cell centre, rounded up to a whole km. */
+  distanceKm: z.number().int().min(0),
+  /** Server time of the stranger's last move, rounded down to 30 s. */
+  updatedAt: timestampMs,
+  /** What the host chose to show about the stranger: any JSON value. */
+  display: z.unknown().optional(),
+});
+
 // ---------------------------------------------------------------- client → server
 
 export const InitFrameSchema = z.object({
@@ -44,6 +59,10 @@ export const InitFrameSchema = z.object({
   radiusKm: z.number().optional(),
   /** Whether the user shares their location; the user's current setting applies when absent. */
   sharing: z.boolean().optional(),
+  /** Whether others may see this user among nearby people; off when absent. */
+  discoverable: z.boolean().optional(),
+  /** Whether this user wants to see nearby people; off when absent. */
+  seeStrangers: z.boolean().optional(),
 });
 
 export const LocationFrameSchema = z.object({
@@ -69,12 +88,24 @@ export const PingFrameSchema = z.object({
   id: z.number().int().min(0).max(Limits.MAX_SEQ).optional(),
 });
 
+/** Changes the user's opt-ins to nearby people: at least one of the two fields. */
+export const DiscoveryFrameSchema = z
+  .object({
+    type: z.literal('discovery'),
+    discoverable: z.boolean().optional(),
+    seeStrangers: z.boolean().optional(),
+  })
+  .refine((frame) => frame.discoverable !== undefined || frame.seeStrangers !== undefined, {
+    message: 'a discovery frame names discoverable, seeStrangers or both',
+  });
+
 export const ClientFrameSchema = z.discriminatedUnion('type', [
   InitFrameSchema,
   LocationFrameSchema,
   RadiusFrameSchema,
   SharingFrameSchema,
   PingFrameSchema,
+  DiscoveryFrameSchema,
 ]);
 
 
@@ -100,6 +131,10 @@ export const SnapshotFrameSchema = z.object({
   serverTime: timestampMs,
   /** Every friend inside the radius, nearest first. Replaces the client's whole list. */
   friends: z.array(NearbyFriendSchema),
+  /** Whether the user is discoverable; absent from servers older than nearby people. */
+  discoverable: z.boolean().optional(),
+  /** Whether the user sees nearby people; absent from servers older than nearby people. */
+  seeStrangers: z.boolean().optional(),
 });
 
 export const FriendUpdateFrameSchema = z.object({
@@ -155,6 +190,31 @@ export const ReconnectFrameSchema = z.object({
   delayMs: z.number().int().min(0),
 });
 
+export const DiscoveryStateFrameSchema = z.object({
+  type: z.literal('discovery_state'),
+  discoverable: z.boolean(),
+  seeStrangers: z.boolean(),
+});
+
+export const StrangerUpdateFrameSchema = z.object({
+  type: z.literal('stranger_update'),
+  /** New or changed strangers; at most one entry per stranger. */
+  strangers: z.array(NearbyStrangerSchema).min(1).max(Limits.MAX_STRANGERS_PER_FRAME),
+});
+
+export const StrangerLeftFrameSchema = z.object({
+  type: z.literal('stranger_left'),
+  id: z.string().min(1).max(Limits.MAX_STRANGER_ID_LENGTH),
+  reason: z.enum([
+    StrangerLeftReason.OUT_OF_RANGE,
+    StrangerLeftReason.INACTIVE,
+    StrangerLeftReason.HIDDEN,
+    StrangerLeftReason.OFFLINE,
+    StrangerLeftReason.NOT_ALLOWED,
+    StrangerLeftReason.DISPLACED,
+  ]),
+});
+
 export const ServerFrameSchema = z.discriminatedUnion('type', [
   SnapshotFrameSchema,
   FriendUpdateFrameSchema,
@@ -165,6 +225,9 @@ export const ServerFrameSchema = z.discriminatedUnion('type', [
   ErrorFrameSchema,
   PongFrameSchema,
   ReconnectFrameSchema,
+  DiscoveryStateFrameSchema,
+  StrangerUpdateFrameSchema,
+  StrangerLeftFrameSchema,
 ]);
 
 // ---------------------------------------------------------------- schemas ⇔ interfaces
@@ -177,11 +240,13 @@ type Holds<T extends true> = T;
 export type SchemasMatchInterfaces = [
   Holds<Equivalent<z.infer<typeof LocationSampleSchema>, Frames.LocationSample>>,
   Holds<Equivalent<z.infer<typeof NearbyFriendSchema>, Frames.NearbyFriend>>,
+  Holds<Equivalent<z.infer<typeof NearbyStrangerSchema>, Frames.NearbyStranger>>,
   Holds<Equivalent<z.infer<typeof InitFrameSchema>, Frames.InitFrame>>,
   Holds<Equivalent<z.infer<typeof LocationFrameSchema>, Frames.LocationFrame>>,
   Holds<Equivalent<z.infer<typeof RadiusFrameSchema>, Frames.RadiusFrame>>,
   Holds<Equivalent<z.infer<typeof SharingFrameSchema>, Frames.SharingFrame>>,
   Holds<Equivalent<z.infer<typeof PingFrameSchema>, Frames.PingFrame>>,
+  Holds<Equivalent<z.infer<typeof DiscoveryFrameSchema>, Frames.DiscoveryFrame>>,
   Holds<Equivalent<z.infer<typeof ClientFrameSchema>, Frames.ClientFrame>>,
   Holds<Equivalent<z.infer<typeof SnapshotFrameSchema>, Frames.SnapshotFrame>>,
   Holds<Equivalent<z.infer<typeof FriendUpdateFrameSchema>, Frames.FriendUpdateFrame>>,
@@ -192,5 +257,8 @@ export type SchemasMatchInterfaces = [
   Holds<Equivalent<z.infer<typeof ErrorFrameSchema>, Frames.ErrorFrame>>,
   Holds<Equivalent<z.infer<typeof PongFrameSchema>, Frames.PongFrame>>,
   Holds<Equivalent<z.infer<typeof ReconnectFrameSchema>, Frames.ReconnectFrame>>,
+  Holds<Equivalent<z.infer<typeof DiscoveryStateFrameSchema>, Frames.DiscoveryStateFrame>>,
+  Holds<Equivalent<z.infer<typeof StrangerUpdateFrameSchema>, Frames.StrangerUpdateFrame>>,
+  Holds<Equivalent<z.infer<typeof StrangerLeftFrameSchema>, Frames.StrangerLeftFrame>>,
   Holds<Equivalent<z.infer<typeof ServerFrameSchema>, Frames.ServerFrame>>,
 ];

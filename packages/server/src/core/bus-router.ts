@@ -82,10 +82,17 @@ export class BusRouter implements BusRole {
   }
 
   publish(userId: string, message: BusMessage): void {
+    this.publishOn(this.#ctx.channels.nameOf(userId), message);
+  }
+
+  publishOn(channel: string, message: BusMessage): void {
     this.#ctx.counters.busMessagesPublished++;
-    this.#ctx.pubsub
-      .publish(this.#ctx.channels.nameOf(userId), encodeBusMessage(message))
-      .catch((error: unknown) => this.#ctx.report('pubsub publish failed', error));
+    this.#ctx.pubsub.publish(channel, encodeBusMessage(message)).catch((error: unknown) => this.#ctx.report('pubsub publish failed', error));
+  }
+
+  announceOn(channel: string, message: BusMessage): void {
+    if (this.#health !== undefined) this.#controlLog.record(message, this.#health.sentSeq);
+    this.publishOn(channel, message);
   }
 
   apply(message: BusMessage): void {
@@ -117,6 +124,14 @@ export class BusRouter implements BusRole {
       case 'fr':
         if (remote) void friendships.applyChange(message);
         return;
+      case 'ds':
+        if (remote && state?.owner !== undefined) this.#ctx.strangers?.hear(state.owner, message);
+        return;
+      case 'sp':
+      case 'sx':
+      case 'sq':
+        // Cell messages are applied by the strangers role when sent and when heard.
+        return;
     }
   }
 
@@ -143,6 +158,11 @@ export class BusRouter implements BusRole {
     if (text.includes(this.#ownMarker)) return;
     const message = decodeBusMessage(text);
     if (message === undefined || message.s === this.#ctx.options.serverId) return;
+    if (message.k === 'sp' || message.k === 'sx' || message.k === 'sq') {
+      // About a cell, on that cell's channel (checked by the strangers role).
+      this.#ctx.strangers?.apply(channel, message);
+      return;
+    }
     // A message must be about its channel's user.
     if (channel !== this.#ctx.channels.nameOf(message.u)) return;
     // With a telemetry, the fan-out of this message is timed from now (it was just received).
@@ -173,7 +193,8 @@ export class BusRouter implements BusRole {
     for (const message of this.#controlLog.unconfirmed()) {
       this.#ctx.counters.changesRepublished++;
       this.#controlLog.record(message, health.sentSeq);
-      this.publish(message.u, message);
+      if (message.k === 'sx') this.publishOn(this.#ctx.options.strangers!.channelPrefix + message.g, message);
+      else this.publish(message.u, message);
     }
     this.#events?.onUp();
   }

@@ -24,7 +24,21 @@ export type BusMessage =
   /** The user changed their radius (for their devices on other servers). */
   | { k: 'rad'; s: string; u: string; r: number; v: number }
   /** Friend `f` was added to (`fa`) or removed from (`fr`) user `u`. */
-  | { k: 'fa' | 'fr'; s: string; u: string; f: string; v: number };
+  | { k: 'fa' | 'fr'; s: string; u: string; f: string; v: number }
+  /** The user's opt-ins to nearby people changed: `d` discoverable, `w` sees strangers (for their devices on other servers). */
+  | { k: 'ds'; s: string; u: string; d: boolean; w: boolean; v: number }
+  /**
+   * On the channel of cell `g` (not the user's): discoverable user `u` is in display cell `c`,
+   * last moved at `t` rounded down to 30 s. Never a position. `v` orders the user's messages.
+   */
+  | { k: 'sp'; s: string; u: string; g: string; c: string; t: number; v: number }
+  /** On the channel of cell `g`: user `u` left it, for cell `n` (`moved`), or is `hidden` or `offline`. */
+  | { k: 'sx'; s: string; u: string; g: string; r: 'moved' | 'hidden' | 'offline'; n?: string; v: number }
+  /**
+   * On the channel of cell `g`: server `s` (also in `u`) just started listening to it; servers
+   * that publish discoverable users in that cell publish them again.
+   */
+  | { k: 'sq'; s: string; u: string; g: string };
 
 export function encodeBusMessage(message: BusMessage): string {
   return JSON.stringify(message);
@@ -57,6 +71,16 @@ export function decodeBusMessage(text: string): BusMessage | undefined {
     case 'fa':
     case 'fr':
       return isString(m.f) && isNumber(m.v) ? (m as BusMessage) : undefined;
+    case 'ds':
+      return typeof m.d === 'boolean' && typeof m.w === 'boolean' && isNumber(m.v) ? (m as BusMessage) : undefined;
+    case 'sp':
+      return isString(m.g) && isString(m.c) && isNumber(m.t) && isNumber(m.v) ? (m as BusMessage) : undefined;
+    case 'sq':
+      return isString(m.g) ? (m as BusMessage) : undefined;
+    case 'sx':
+      return isString(m.g) && isNumber(m.v) && (m.r === 'moved' || m.r === 'hidden' || m.r === 'offline') && (m.n === undefined || isString(m.n))
+        ? (m as BusMessage)
+        : undefined;
     default:
       return undefined;
   }

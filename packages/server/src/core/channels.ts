@@ -48,6 +48,10 @@ export class Channels implements ChannelsRole {
     this.#subscriptions.subscribe(channel);
   }
 
+  unsubscribeRaw(channel: string): void {
+    this.#subscriptions.unsubscribe(channel);
+  }
+
   settled(): Promise<void> {
     return this.#subscriptions.settled();
   }
@@ -194,8 +198,12 @@ export class Channels implements ChannelsRole {
       inactiveAfterMs: this.#ctx.options.inactiveAfterMs,
       serverTime: now,
       friends,
+      discoverable: user.discoverable,
+      seeStrangers: user.seeStrangers,
     });
     for (const connection of user.connections) if (connection.phase === 'ready') connection.queue.snapshot(frame);
+    // The snapshot empties the strangers list of every device: it is sent afresh right after.
+    if (user.seeStrangers) this.#ctx.strangers?.afterSnapshot(user);
   }
 
   #unused(state: ChannelState): boolean {

@@ -65,6 +65,8 @@ export class Connection<U = unknown> {
   /** That newest sample, to recognise the same fix sent twice. */
   newestSample: { lat: number; lon: number; timestamp: number } | undefined;
   lastRateNoticeAt = Number.NEGATIVE_INFINITY;
+  /** When this connection's last `discovery` frame was handled (at most one per second). */
+  lastDiscoveryAt = Number.NEGATIVE_INFINITY;
   /** Inbound messages parked until a slice handles them (`undefined`: a binary one). */
   readonly inbox: Array<string | undefined> = [];
   /** This connection's parked frames as the scheduler drains them. */

@@ -18,6 +18,7 @@ import type { HistoryWriter } from './history-writer.js';
 import type { EngineLog } from './logging.js';
 import type { ChannelState, LocalUser, Position } from './local-user.js';
 import type { RetryQueue } from './retry-queue.js';
+import type { Strangers } from './strangers.js';
 import type { VersionClock } from './version-clock.js';
 
 /** Counters exposed by `server.stats()`. */
@@ -163,6 +164,9 @@ export interface ChannelsRole {
   sendSnapshot(user: LocalUser): void;
   /** Resolves once every subscription change asked for so far has been answered. */
   settled(): Promise<void>;
+  /** Subscribes a channel outside the user registry (reference counting is the caller's). */
+  subscribeRaw(channel: string): void;
+  unsubscribeRaw(channel: string): void;
 }
 
 /** Publishing to and applying messages from the Pub/Sub bus (`bus-router.ts`). */
@@ -173,6 +177,10 @@ export interface BusRole {
   announce(message: BusMessage): void;
   announceAndApply(message: BusMessage): void;
   publish(userId: string, message: BusMessage): void;
+  /** Publishes on a channel other than the user's (a cell channel). */
+  publishOn(channel: string, message: BusMessage): void;
+  /** {@link announce} on a channel other than the user's. */
+  announceOn(channel: string, message: BusMessage): void;
   apply(message: BusMessage): void;
   /** Applies what the cache holds for a user, like the bus message it stands for. */
   applyCacheEntry(userId: string, entry: CacheEntry): void;
@@ -234,6 +242,8 @@ export interface EngineContext {
   readonly bus: BusRole;
   readonly users: UsersRole;
   readonly friendships: FriendshipsRole;
+  /** Nearby people (protocol.md §20); absent unless the `strangers` option enables them. */
+  readonly strangers: Strangers | undefined;
   /** Structured log of lifecycle events (`logging.ts`). */
   readonly log: EngineLog;
   now(): number;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { ErrorCode, Limits, NearbyError, checkOptionKeys, optionKeys } from '@nearby/protocol';
 import type { FriendGraph, HistoryStore, LocationCache, PresenceRegistry, PubSubTransport, SettingsStore } from '../adapters/types.js';
 import type { TokenBucketOptions } from './token-bucket.js';
@@ -102,6 +103,80 @@ export interface NearbyEngineOptions {
    * from `@nearby/server/metrics`, or any {@link NearbyTelemetry}. Default: none (nothing is timed).
    */
   telemetry?: NearbyTelemetry;
+  /**
+   * Nearby people ("strangers", protocol.md §20): users who opted in may see, and be seen by,
+   * nearby users who are not their friends, by cell and under a pseudonym. Off when absent.
+   */
+  strangers?: StrangersOptions;
+}
+
+/** What `strangers.identify` may reveal about a stranger to one viewer. */
+export interface StrangerIdentity {
+  /** A real id to show instead of the pseudonym (1 … 64 characters). */
+  id?: string;
+  /** Any JSON value (a name, an avatar URL, …), at most 1 KiB as JSON text. */
+  display?: unknown;
+}
+
+/** The `strangers` option: nearby people who opted in (protocol.md §20). */
+export interface StrangersOptions {
+  /** Default true once `strangers` is given. */
+  enabled?: boolean;
+  /** Geohash length of the channel cells, an integer 4–7. Default 5 (about 4.9 × 4.9 km at the equator). */
+  precision?: number;
+  /** Geohash length of the cell a stranger is shown at, an integer 3–7. Default 6 (about 1.2 × 0.6 km at the equator). */
+  displayPrecision?: number;
+  /** Most strangers in one viewer's list, 1 … 100. Default 20. */
+  maxPerViewer?: number;
+  /** A stranger already in a viewer's list is sent again at most this often, in ms. Default 5 000. */
+  refreshMs?: number;
+  /** A discoverable user's moves within one display cell are published at most this often, in ms. Default 5 000. */
+  publishIntervalMs?: number;
+  /** How long an answer of `canSee` (and of `identify`) is kept per (viewer, stranger), in ms. Default 60 000. */
+  canSeeCacheMs?: number;
+  /**
+   * Key of the pseudonymous ids (at least 16 characters). Required with a shared `pubsub`: every
+   * process must derive the same ids. Default without `pubsub`: random per process.
+   */
+  secret?: string;
+  /** Whether `userId` may turn `discoverable` on (`'discoverable'`) or `seeStrangers` on (`'see'`). Default: allowed. */
+  allow?: (userId: string, what: 'discoverable' | 'see') => boolean | Promise<boolean>;
+  /** Whether `viewerId` may see `strangerId` (blocks, age rules); decided before anything is sent. Default: yes. */
+  canSee?: (viewerId: string, strangerId: string) => boolean | Promise<boolean>;
+  /** A real id and/or a display value to show `viewerId` for `strangerId`. Default: the pseudonym alone. */
+  identify?: (viewerId: string, strangerId: string) => StrangerIdentity | undefined | Promise<StrangerIdentity | undefined>;
+  /** Prefix of the cell channels. Default `nearby:g:`. */
+  channelPrefix?: string;
+}
+
+export const STRANGERS_OPTION_KEYS = optionKeys<StrangersOptions>()([
+  'enabled',
+  'precision',
+  'displayPrecision',
+  'maxPerViewer',
+  'refreshMs',
+  'publishIntervalMs',
+  'canSeeCacheMs',
+  'secret',
+  'allow',
+  'canSee',
+  'identify',
+  'channelPrefix',
+]);
+
+/** `strangers` after defaults; absent when nearby people are off. */
+export interface ResolvedStrangersOptions {
+  precision: number;
+  displayPrecision: number;
+  maxPerViewer: number;
+  refreshMs: number;
+  publishIntervalMs: number;
+  canSeeCacheMs: number;
+  secret: string;
+  allow: StrangersOptions['allow'];
+  canSee: StrangersOptions['canSee'];
+  identify: StrangersOptions['identify'];
+  channelPrefix: string;
 }
 
 /**
@@ -135,6 +210,7 @@ export const ENGINE_OPTION_KEYS = optionKeys<NearbyEngineOptions>()([
   'random',
   'logger',
   'telemetry',
+  'strangers',
 ]);
 
 type RateLimitOptions = NonNullable<NearbyEngineOptions['rateLimit']>;
@@ -172,6 +248,7 @@ export interface ResolvedEngineOptions {
   timers: Timers;
   random: () => number;
   telemetry: NearbyTelemetry | undefined;
+  strangers: ResolvedStrangersOptions | undefined;
 }
 
 export function invalidOption(message: string): NearbyError {
@@ -285,6 +362,65 @@ export function resolveEngineOptions(
     timers,
     random,
     telemetry: telemetryOption(options.telemetry),
+    strangers: strangersOption(options),
+  };
+}
+
+/** An integer in [min, max], or the fallback when absent. */
+function integerOption(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  const resolved = value ?? fallback;
+  if (typeof resolved !== 'number' || !Number.isInteger(resolved) || resolved < min || resolved > max) {
+    throw invalidOption(`${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return resolved;
+}
+
+function atLeast(name: string, value: number, min: number): number {
+  if (value < min) throw invalidOption(`${name} must be at least ${min}, got ${value}`);
+  return value;
+}
+
+function hookOption<T>(name: string, value: T | undefined): T | undefined {
+  if (value !== undefined && typeof value !== 'function') throw invalidOption(`${name} must be a function, got ${typeof value}`);
+  return value;
+}
+
+function strangersOption(options: NearbyEngineOptions): ResolvedStrangersOptions | undefined {
+  const value = nestedOptions('strangers', options.strangers, STRANGERS_OPTION_KEYS);
+  if (value === undefined) return undefined;
+  if (value.enabled !== undefined && typeof value.enabled !== 'boolean') {
+    throw invalidOption(`strangers.enabled must be a boolean, got ${String(value.enabled)}`);
+  }
+  if (value.enabled === false) return undefined;
+  const { secret } = value;
+  if (secret !== undefined && (typeof secret !== 'string' || secret.length < 16)) {
+    throw invalidOption('strangers.secret must be a string of at least 16 characters');
+  }
+  if (secret === undefined && options.pubsub !== undefined) {
+    throw invalidOption(
+      'strangers.secret is required when pubsub is shared between processes: every process must derive the same stranger ids',
+    );
+  }
+  const channelPrefix = value.channelPrefix ?? 'nearby:g:';
+  if (typeof channelPrefix !== 'string' || channelPrefix.length === 0) {
+    throw invalidOption('strangers.channelPrefix must be a non-empty string');
+  }
+  if (channelPrefix === (options.channelPrefix ?? 'nearby:u:') || channelPrefix === (options.probeChannelPrefix ?? 'nearby:probe:')) {
+    throw invalidOption('strangers.channelPrefix must differ from channelPrefix and probeChannelPrefix');
+  }
+  return {
+    precision: integerOption('strangers.precision', value.precision, 5, 4, 7),
+    displayPrecision: integerOption('strangers.displayPrecision', value.displayPrecision, 6, 3, 7),
+    maxPerViewer: integerOption('strangers.maxPerViewer', value.maxPerViewer, 20, 1, Limits.MAX_STRANGERS_PER_FRAME),
+    refreshMs: positiveOption('strangers.refreshMs', value.refreshMs, 5_000, { allowZero: true }),
+    publishIntervalMs: positiveOption('strangers.publishIntervalMs', value.publishIntervalMs, 5_000, { allowZero: true }),
+    canSeeCacheMs: atLeast('strangers.canSeeCacheMs', positiveOption('strangers.canSeeCacheMs', value.canSeeCacheMs, 60_000), 1_000),
+    // A process that shares no bus: its pseudonyms agree with nobody's, but must not be guessable.
+    secret: secret ?? randomBytes(32).toString('base64url'),
+    allow: hookOption('strangers.allow', value.allow),
+    canSee: hookOption('strangers.canSee', value.canSee),
+    identify: hookOption('strangers.identify', value.identify),
+    channelPrefix,
   };
 }
 

@@ -19,6 +19,7 @@ import { EngineLog } from './logging.js';
 import { Recovery } from './recovery.js';
 import { RetryQueue } from './retry-queue.js';
 import { Sessions } from './sessions.js';
+import { Strangers } from './strangers.js';
 import type { AdapterHealth, AdapterName, TelemetrySource } from './telemetry.js';
 import { Users } from './users.js';
 import { VersionClock } from './version-clock.js';
@@ -164,6 +165,7 @@ class Engine implements NearbyEngine {
     ctx.users = new Users(ctx);
     this.#friendships = new Friendships(ctx);
     ctx.friendships = this.#friendships;
+    ctx.strangers = options.strangers === undefined ? undefined : new Strangers(ctx, options.strangers);
     this.#sessions = new Sessions(ctx);
     this.#recovery = new Recovery(ctx);
     options.telemetry?.bind?.(this.#telemetrySource());
@@ -219,6 +221,7 @@ class Engine implements NearbyEngine {
         this.#monitor.busDown(false);
         this.#log.busUp(this.#options.timers.now() - downAt);
         this.#recovery.onUp();
+        this.#ctx.strangers?.busUp();
       },
     });
   }
@@ -341,6 +344,7 @@ class Engine implements NearbyEngine {
     for (const state of channels.states()) {
       if (state.last !== undefined && now - state.last.t >= inactiveAfterMs) channels.withdraw(state, LeaveReason.INACTIVE);
     }
+    this.#ctx.strangers?.sweep(now);
     if (idleTimeoutMs > 0) {
       for (const connection of this.#sessions.values()) {
         if (now - connection.lastSeenAt >= idleTimeoutMs) connection.close(CloseCode.IDLE_TIMEOUT, 'idle timeout');

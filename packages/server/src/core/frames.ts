@@ -1,5 +1,6 @@
 import type {
   AckFrame,
+  DiscoveryStateFrame,
   ErrorFrame,
   FriendAddedFrame,
   FriendRemovedFrame,
@@ -7,6 +8,7 @@ import type {
   PongFrame,
   ReconnectFrame,
   SnapshotFrame,
+  StrangerLeftReason,
   WireErrorCode,
 } from '@nearby/protocol';
 
@@ -66,4 +68,18 @@ export function friendUpdateFrame(entries: readonly string[]): string {
 /** A `friend_left` frame; `idJson` is `JSON.stringify(userId)`. */
 export function friendLeftFrame(idJson: string, reason: LeaveReason): string {
   return `{"type":"friend_left","userId":${idJson},"reason":"${reason}"}`;
+}
+
+export function encodeDiscoveryState(discoverable: boolean, seeStrangers: boolean): string {
+  return json({ type: 'discovery_state', discoverable, seeStrangers } satisfies DiscoveryStateFrame);
+}
+
+/** A `stranger_update` frame from entries built by the strangers role (JSON objects of `NearbyStranger`). */
+export function strangerUpdateFrame(entries: readonly string[]): string {
+  return `{"type":"stranger_update","strangers":[${entries.join(',')}]}`;
+}
+
+/** A `stranger_left` frame; `idJson` is `JSON.stringify(id)`. */
+export function strangerLeftFrame(idJson: string, reason: StrangerLeftReason): string {
+  return `{"type":"stranger_left","id":${idJson},"reason":"${reason}"}`;
 }

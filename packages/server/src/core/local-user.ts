@@ -1,5 +1,6 @@
 import type { Connection } from './connection.js';
 import type { FriendEntryParts } from './frames.js';
+import type { PublishedStranger, StrangerView } from './strangers.js';
 import type { Position, VisibleFriend } from './visibility.js';
 
 export type { Position, VisibleFriend } from './visibility.js';
@@ -58,6 +59,16 @@ export class LocalUser {
   radiusVersion = 0;
   /** Version of `sharing`; positions this user shares carry it as their epoch. */
   sharingVersion = 0;
+  /** Whether others may see this user among nearby people (never kept across sessions). */
+  discoverable = false;
+  /** Whether this user sees nearby people (never kept across sessions). */
+  seeStrangers = false;
+  /** Version of the newest change of the two opt-ins known here. */
+  discoveryVersion = 0;
+  /** What this process last published for the user as a stranger; undefined: nothing visible. */
+  published: PublishedStranger | undefined = undefined;
+  /** The user's view of nearby people, while they see strangers here. */
+  strangerView: StrangerView | undefined = undefined;
   /** Version of the newest friendship change applied per friend id, so a late message cannot undo a newer change. */
   readonly friendVersions = new Map<string, number>();
   /** Settles once the friend list is loaded (and, with sharing on, attached). */

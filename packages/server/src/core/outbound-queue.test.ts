@@ -419,6 +419,9 @@ describe('OutboundQueue tally and timing', () => {
         error: 0,
         pong: 0,
         reconnect: 0,
+        discovery_state: 0,
+        stranger_update: 0,
+        stranger_left: 0,
       },
       errorsByCode: {
         bad_json: 0,
@@ -431,6 +434,7 @@ describe('OutboundQueue tally and timing', () => {
         rate_limited: 0,
         history_unavailable: 0,
         internal: 0,
+        not_allowed: 0,
       },
     };
   }

@@ -1,6 +1,9 @@
-import type { LeaveReason, ServerFrameType, WireErrorCode } from '@nearby/protocol';
-import { friendLeftFrame, friendUpdateFrame } from './frames.js';
+import type { LeaveReason, ServerFrameType, StrangerLeftReason, WireErrorCode } from '@nearby/protocol';
+import { friendLeftFrame, friendUpdateFrame, strangerLeftFrame, strangerUpdateFrame } from './frames.js';
+import { Limits } from '@nearby/protocol';
 import { globalTimers, runAfterIoPhase, unrefTimer, type Timers } from '../timers.js';
+
+const MAX_STRANGERS_PER_FRAME = Limits.MAX_STRANGERS_PER_FRAME;
 
 /** Where an {@link OutboundQueue} writes: a WebSocket, or a fake in tests. */
 export interface FrameSink {
@@ -32,7 +35,9 @@ export interface OutboundQueueOptions {
 }
 
 /** What a control frame is counted as: its frame type, or for an `error` frame its wire error code. */
-export type ControlKind = Exclude<ServerFrameType, 'snapshot' | 'friend_update' | 'friend_left' | 'error'> | WireErrorCode;
+export type ControlKind =
+  | Exclude<ServerFrameType, 'snapshot' | 'friend_update' | 'friend_left' | 'stranger_update' | 'stranger_left' | 'error'>
+  | WireErrorCode;
 
 /** Per-label counts of written frames: preallocated records, one property increment per frame. */
 export interface FrameTally {
@@ -52,6 +57,8 @@ export interface QueueTiming {
 
 /** A pending update is its entry string itself (the common case, no wrapper allocated); a leave is an object. */
 type FriendEvent = string | { reason: LeaveReason; userIdJson: string };
+/** The same for strangers, keyed by the id the viewer knows them by. */
+type StrangerEvent = string | { reason: StrangerLeftReason; idJson: string };
 
 /**
  * Per-connection outbound queue. Friend events are coalesced by friend (latest wins), so a
@@ -74,6 +81,8 @@ export class OutboundQueue {
   readonly #timers: Timers;
   #retryTimer: unknown;
   readonly #friends = new Map<string, FriendEvent>();
+  /** Created with the first stranger event: connections of users who never see strangers pay nothing. */
+  #strangers: Map<string, StrangerEvent> | undefined;
   #controls: string[] = [];
   /** What each of `#controls` counts as, in step with it. */
   #controlKinds: ControlKind[] = [];
@@ -126,9 +135,31 @@ export class OutboundQueue {
     this.#requestFlush();
   }
 
-  /** Queues a full snapshot; pending friend events are dropped, the snapshot supersedes them. */
+  /** Queues a stranger's new entry (a JSON object for `stranger_update.strangers`), keyed by the id the viewer knows. */
+  updateStranger(id: string, entry: string): void {
+    const strangers = (this.#strangers ??= new Map());
+    strangers.delete(id);
+    strangers.set(id, entry);
+    this.#requestFlush();
+  }
+
+  /** Queues a `stranger_left`, replacing a pending update of that stranger. */
+  strangerLeft(id: string, idJson: string, reason: StrangerLeftReason): void {
+    const strangers = (this.#strangers ??= new Map());
+    strangers.delete(id);
+    strangers.set(id, { reason, idJson });
+    this.#requestFlush();
+  }
+
+  /** Drops pending stranger events (the viewer stopped seeing strangers: the client clears its list itself). */
+  clearStrangers(): void {
+    this.#strangers?.clear();
+  }
+
+  /** Queues a full snapshot; pending friend and stranger events are dropped, the snapshot supersedes them. */
   snapshot(frame: string): void {
     this.#friends.clear();
+    this.#strangers?.clear();
     this.#snapshot = frame;
     this.#requestFlush();
   }
@@ -185,6 +216,8 @@ export class OutboundQueue {
         updated = 1;
       }
     }
+    const strangers = this.#strangers;
+    if (strangers !== undefined && strangers.size > 0) this.#flushStrangers(strangers, frames, tally);
     if (this.#controls.length > 0) {
       for (const frame of this.#controls) frames.push(frame);
       if (tally !== undefined) this.#tallyControls(tally);
@@ -207,8 +240,32 @@ export class OutboundQueue {
     if (this.#timing !== undefined) this.#observe(wroteSnapshot, lefts + updated);
   }
 
+  /** `stranger_left` frames, then one `stranger_update` (at most `MAX_STRANGERS_PER_FRAME` entries each). */
+  #flushStrangers(strangers: Map<string, StrangerEvent>, frames: string[], tally: FrameTally | undefined): void {
+    const updates: string[] = [];
+    let lefts = 0;
+    for (const event of strangers.values()) {
+      if (typeof event === 'string') updates.push(event);
+      else {
+        frames.push(strangerLeftFrame(event.idJson, event.reason));
+        lefts++;
+      }
+    }
+    strangers.clear();
+    let updateFrames = 0;
+    for (let start = 0; start < updates.length; start += MAX_STRANGERS_PER_FRAME) {
+      frames.push(strangerUpdateFrame(updates.slice(start, start + MAX_STRANGERS_PER_FRAME)));
+      updateFrames++;
+    }
+    if (tally !== undefined) {
+      tally.framesOutByType.stranger_left += lefts;
+      tally.framesOutByType.stranger_update += updateFrames;
+    }
+  }
+
   /** Drops everything pending and refuses further frames. */
   close(): void {
+    this.#strangers?.clear();
     this.#closed = true;
     if (this.#retryTimer !== undefined) this.#timers.clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
@@ -281,7 +338,9 @@ export class OutboundQueue {
   }
 
   #hasPending(): boolean {
-    return this.#snapshot !== undefined || this.#friends.size > 0 || this.#controls.length > 0;
+    return (
+      this.#snapshot !== undefined || this.#friends.size > 0 || this.#controls.length > 0 || (this.#strangers?.size ?? 0) > 0
+    );
   }
 
   #requestFlush(): void {

@@ -12,9 +12,10 @@ import type { HistorySample } from '../adapters/types.js';
 import { Connection, type ServerSocket } from './connection.js';
 import { closeCodeLabel, type EngineConnection, type EngineContext } from './context.js';
 import { FlushScheduler, type Backlog } from './flush-scheduler.js';
-import { encodeAck, encodePong } from './frames.js';
+import { encodeAck, encodeDiscoveryState, encodePong } from './frames.js';
 import type { LocalUser } from './local-user.js';
 import type { QueueTiming } from './outbound-queue.js';
+import { refuseDiscovery } from './strangers.js';
 
 /**
  * Most frames parked per connection; at this many its socket stops being read until a slice
@@ -272,6 +273,12 @@ export class Sessions {
       case 'sharing':
         void users.changeSharing(user, frame.enabled);
         return;
+      case 'discovery': {
+        const strangers = this.#ctx.strangers;
+        if (strangers === undefined) refuseDiscovery(connection, frame, 'discovery');
+        else strangers.discovery(connection, user, frame);
+        return;
+      }
     }
   }
 
@@ -291,7 +298,7 @@ export class Sessions {
   }
 
   async #init(connection: EngineConnection, frame: InitFrame): Promise<void> {
-    const { users, channels } = this.#ctx;
+    const { users, channels, strangers } = this.#ctx;
     // Timed from here to the write of the snapshot that answers it.
     if (this.#timing !== undefined) connection.queue.awaitSnapshot(performance.now());
     connection.phase = 'initializing';
@@ -311,6 +318,8 @@ export class Sessions {
           users.changeRadius(user, frame.radiusKm);
         }
         if (frame.sharing !== undefined) await users.setSharing(user, frame.sharing);
+        // Before the location: a user who opts in here is published with the position below.
+        if (strangers !== undefined) await strangers.init(connection, user, frame);
         // The device says where it is now: its sample order starts afresh (a clock set back shows at once).
         if (frame.location !== undefined) users.applyOwnSample(user, connection, frame.location, true);
       });
@@ -318,6 +327,10 @@ export class Sessions {
       connection.phase = 'ready';
       // Every device of the user gets the snapshot: a radius or sharing change from this init changed their list too.
       channels.sendSnapshot(user);
+      if (frame.discoverable !== undefined || frame.seeStrangers !== undefined) {
+        if (strangers === undefined) refuseDiscovery(connection, frame, 'init');
+        connection.queue.control(encodeDiscoveryState(user.discoverable, user.seeStrangers), 'discovery_state');
+      }
     } catch (error: unknown) {
       if (connection.released) return;
       this.#ctx.report('init failed', error);

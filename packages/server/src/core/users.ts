@@ -41,6 +41,7 @@ export class Users implements UsersRole {
     user.removed = true;
     this.#users.delete(user.id);
     if (user.attached) this.#detach(user);
+    this.#ctx.strangers?.removed(user);
     this.#ctx.channels.disown(user);
     this.#departures.depart(user, signedOff && user.sharing);
   }
@@ -112,6 +113,7 @@ export class Users implements UsersRole {
     if (heard === undefined) this.#saveSettings(user);
     if (!sharing) {
       if (user.attached) this.#detach(user);
+      ctx.strangers?.sharingChanged(user);
       this.#writeEntry(user.id, { withdrawn: 'sharing_off', at: ctx.now(), epoch: version });
       if (heard === undefined) ctx.bus.announceAndApply({ k: 'off', s: serverId, u: user.id, v: version });
       return true;
@@ -175,6 +177,7 @@ export class Users implements UsersRole {
     if (!user.attached) return;
     // Only friends with a position can enter or leave the list (every visible friend has one).
     for (const state of user.positioned) this.#ctx.channels.evaluate(user, state);
+    if (user.seeStrangers) this.#ctx.strangers?.viewerMoved(user);
   }
 
   /**
@@ -299,6 +302,7 @@ export class Users implements UsersRole {
     if (this.#ctx.retries.size > 0) this.#ctx.retries.cancel(`entry ${user.id}`);
     this.#writePosition(user, position);
     this.#ctx.bus.broadcast(this.#positionMessage(user, position));
+    if (user.discoverable) this.#ctx.strangers?.published(user, position);
   }
 
   #writePosition(user: LocalUser, position: Position): void {
