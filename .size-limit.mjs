@@ -18,7 +18,7 @@ export default [
   {
     name: '@nearby/client',
     path: 'packages/client/dist/index.js',
-    limit: '12.0 kB',
+    limit: '12.6 kB',
     gzip: true,
     modifyEsbuildConfig: asAnApp,
   },

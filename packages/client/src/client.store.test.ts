@@ -26,6 +26,9 @@ describe('getSnapshot / subscribe', () => {
       radiusKm: null,
       maxRadiusKm: null,
       sharing: true,
+      strangers: [],
+      discoverable: false,
+      seeingStrangers: false,
       pendingSamples: 0,
       lastError: null,
     });

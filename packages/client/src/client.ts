@@ -1,15 +1,19 @@
 import {
   ErrorCode,
+  LeaveReason,
   NearbyError,
   PROTOCOL_VERSION,
   type ErrorFrame,
+  type NearbyStranger,
   type ServerFrame,
   type SnapshotFrame,
 } from '@nearby/protocol';
 import { createConnection, type Connection } from './connection.js';
 import { Emitter } from './emitter.js';
 import type { Timers } from './environment.js';
-import { createFriendView } from './friend-view.js';
+import { createDiscovery, type Discovery, type OptIn } from './discovery.js';
+import { FriendList, STRANGER_FIELDS } from './friend-list.js';
+import { createListView, type ExpiryClock } from './list-view.js';
 import { createLifecycle, type Lifecycle } from './lifecycle.js';
 import { toSample } from './location.js';
 import { Notifier } from './notifier.js';
@@ -49,6 +53,7 @@ export class NearbyClient {
   private readonly connection: Connection;
   private readonly uploader: Uploader;
   private readonly settings: SettingsSync;
+  private readonly discovery: Discovery;
   private readonly lifecycle: Lifecycle;
 
   /**
@@ -84,15 +89,18 @@ export class NearbyClient {
           v: PROTOCOL_VERSION,
           ...(location === undefined ? {} : { location }),
           ...settings.initFields(),
+          ...discovery.initFields(),
         };
       },
       frame: (frame) => handleFrame(frame),
       lost: () => {
         uploader.connectionLost();
         settings.connectionLost();
+        discovery.connectionLost();
       },
       closed: () => {
         friends.clear();
+        discovery.closed();
         lifecycle.stop();
       },
       held: () => lifecycle.held(),
@@ -115,7 +123,15 @@ export class NearbyClient {
       () => settings.awaitAnswer(),
       () => persistChange?.(),
     );
-    const friends = createFriendView(timers, notifier, resolved.inactiveAfterMs);
+    // Turning `seeStrangers` off (here, on another device, or by the host) empties the list at once.
+    const discovery = createDiscovery(resolved, connection, timers, () => strangers.clear());
+    const clock: ExpiryClock = { offsetMs: 0, inactiveAfterMs: resolved.inactiveAfterMs };
+    const friends = createListView(timers, notifier, clock, new FriendList(), ['nearby', 'friendUpdate', 'friendLeft']);
+    const strangers = createListView(timers, notifier, clock, new FriendList<NearbyStranger>(STRANGER_FIELDS), [
+      'strangers',
+      'strangerUpdate',
+      'strangerLeft',
+    ]);
 
     /** Routes a server frame to the part of the client it concerns. */
     const handleFrame = (frame: ServerFrame): void => {
@@ -130,10 +146,22 @@ export class NearbyClient {
           friends.leave(frame.userId, frame.reason);
           return;
         case 'friend_added':
-          friends.friendAdded(frame.userId);
+          notifier.emit('friendAdded', frame.userId);
           return;
         case 'friend_removed':
-          friends.friendRemoved(frame.userId);
+          // A listed friend leaves as `unfriended`; the friend shows up again once friends and in range.
+          notifier.emit('friendRemoved', frame.userId);
+          friends.leave(frame.userId, LeaveReason.UNFRIENDED);
+          return;
+        case 'discovery_state':
+          discovery.state(frame);
+          return;
+        case 'stranger_update':
+          // Late frames sent before the server saw `seeStrangers` turn off are dropped.
+          if (discovery.seeing) strangers.update(frame.strangers);
+          return;
+        case 'stranger_left':
+          strangers.leave(frame.id, frame.reason);
           return;
         case 'ack':
           uploader.acknowledged(frame.seq, frame.count);
@@ -151,7 +179,13 @@ export class NearbyClient {
       const first = !connection.connected;
       userId = frame.userId;
       const resend = settings.adopt(frame, first);
-      const listChanged = friends.replace(frame);
+      discovery.snapshot(frame, first);
+      clock.inactiveAfterMs = frame.inactiveAfterMs;
+      clock.offsetMs = frame.serverTime - timers.now();
+      // Nearby people are not in the snapshot: the server forgets what it sent and follows the
+      // snapshot with a `stranger_update` of the current list (none when nobody is near).
+      strangers.clear();
+      const listChanged = friends.replace(frame.friends);
       if (first) {
         uploader.established();
         connection.established();
@@ -168,6 +202,7 @@ export class NearbyClient {
       const { code, message, seq } = frame;
       if (seq !== undefined) uploader.refused(seq, code);
       if (code === ErrorCode.INVALID_RADIUS) settings.radiusRefused(frame.frameType);
+      if (code === ErrorCode.RATE_LIMITED && frame.frameType === 'discovery') discovery.limited();
       connection.report(new NearbyError(code, message, { seq }));
     };
 
@@ -178,6 +213,9 @@ export class NearbyClient {
       radiusKm: settings.radiusKm,
       maxRadiusKm: settings.maxRadiusKm,
       sharing: settings.sharing,
+      strangers: strangers.list,
+      discoverable: discovery.discoverable,
+      seeingStrangers: discovery.seeing,
       pendingSamples: uploader.pendingSamples,
       lastError: connection.lastError,
     });
@@ -200,6 +238,7 @@ export class NearbyClient {
     this.connection = connection;
     this.uploader = uploader;
     this.settings = settings;
+    this.discovery = discovery;
     this.lifecycle = lifecycle;
   }
 
@@ -270,6 +309,39 @@ export class NearbyClient {
   setSharing(on: boolean): void {
     if (typeof on !== 'boolean') throw invalidArgument('sharing', 'a boolean', on);
     this.notifier.batch(() => this.settings.setSharing(on));
+  }
+
+  /**
+   * Lets others see this user among nearby people, or stops it. Off unless the app turns it on;
+   * sent at once when connected, else in the next `init`, and asked for again in every `init`
+   * (the server never keeps it once the user's last connection ends). `getSnapshot().discoverable`
+   * turns true once the server confirms it; turning it off counts at once. When the host does
+   * not allow it, an `error` event with code `not_allowed` is raised and it stays off.
+   *
+   * While discoverable, others see only the centre of the area this user is in, never the exact
+   * position, under an id that differs for each of them.
+   *
+   * @throws NearbyError with code `invalid_argument` when `on` is not a boolean.
+   */
+  setDiscoverable(on: boolean): void {
+    this.setOptIn('discoverable', on);
+  }
+
+  /**
+   * Starts or stops seeing nearby people who chose to be discoverable (`getSnapshot().strangers`
+   * and the `strangers` event). Sent like {@link NearbyClient.setDiscoverable}; turning it off
+   * empties the list at once. When the host does not allow it, an `error` event with code
+   * `not_allowed` is raised and it stays off.
+   *
+   * @throws NearbyError with code `invalid_argument` when `on` is not a boolean.
+   */
+  setSeeingStrangers(on: boolean): void {
+    this.setOptIn('seeStrangers', on);
+  }
+
+  private setOptIn(key: OptIn, on: boolean): void {
+    if (typeof on !== 'boolean') throw invalidArgument(key, 'a boolean', on);
+    this.notifier.batch(() => this.discovery.set(key, on));
   }
 
   /**

@@ -1,82 +1,64 @@
-import type { NearbyFriend } from '@nearby/protocol';
+import type { NearbyFriend, NearbyStranger } from '@nearby/protocol';
 
-/** Nearest first; equal distances ordered by user id (code-unit order, locale-independent). */
-function compareFriends(a: NearbyFriend, b: NearbyFriend): number {
-  return a.distanceKm - b.distanceKm || (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0);
+/** What every list entry has: the sort key and the expiry clock. */
+interface Entry {
+  distanceKm: number;
+  updatedAt: number;
 }
 
-function sameFriend(a: NearbyFriend, b: NearbyFriend): boolean {
-  return (
-    a.userId === b.userId &&
-    a.lat === b.lat &&
-    a.lon === b.lon &&
-    a.distanceKm === b.distanceKm &&
-    a.updatedAt === b.updatedAt
-  );
-}
-
-function freezeFriend(friend: NearbyFriend): NearbyFriend {
-  return Object.freeze({
-    userId: friend.userId,
-    lat: friend.lat,
-    lon: friend.lon,
-    distanceKm: friend.distanceKm,
-    updatedAt: friend.updatedAt,
-  });
-}
+/** The fields of a friend entry, its key first. */
+export const FRIEND_FIELDS = ['userId', 'lat', 'lon', 'distanceKm', 'updatedAt'] as const satisfies readonly (keyof NearbyFriend)[];
+/** The fields of a stranger entry, its key first. */
+export const STRANGER_FIELDS = ['id', 'lat', 'lon', 'distanceKm', 'updatedAt', 'display'] as const satisfies readonly (keyof NearbyStranger)[];
 
 /**
- * The nearby list, keyed by user id, exposed as a frozen array sorted nearest first. The array
- * is rebuilt only when an entry actually changed, so its identity can drive React re-renders.
+ * A live list (the nearby friends, or the nearby people), keyed by its first field, exposed as
+ * a frozen array sorted nearest first, equal distances ordered by key (code-unit order,
+ * locale-independent). The array is rebuilt only when an entry actually changed, so its identity
+ * can drive React re-renders. Entries are frozen copies holding only the known fields.
+ *
+ * @param fields - The entry's fields, its key first (`FRIEND_FIELDS` by default).
  */
-export class FriendList {
-  private readonly byId = new Map<string, NearbyFriend>();
-  private sorted: readonly NearbyFriend[] = Object.freeze([]);
+export class FriendList<T extends Entry = NearbyFriend> {
+  private readonly byId = new Map<string, T>();
+  private sorted: readonly T[] = Object.freeze([]);
+  /** The key field. */
+  readonly key: keyof T;
+
+  constructor(private readonly fields: readonly (keyof T)[] = FRIEND_FIELDS as never) {
+    this.key = fields[0]!;
+  }
 
   /** The current list: frozen, sorted, and the same array until something changes. */
-  get list(): readonly NearbyFriend[] {
+  get list(): readonly T[] {
     return this.sorted;
   }
 
   /**
-   * Replaces the whole list (a snapshot is authoritative: friends missing from it are gone,
+   * Replaces the whole list (a snapshot is authoritative: entries missing from it are gone,
    * new ones are added). Returns true when the list changed.
    */
-  replace(friends: readonly NearbyFriend[]): boolean {
+  replace(entries: readonly T[]): boolean {
     const previous = new Map(this.byId);
     this.byId.clear();
-    for (const friend of friends) this.byId.set(friend.userId, freezeFriend(friend));
-    const changed =
-      previous.size !== this.byId.size ||
-      [...this.byId.values()].some((friend) => {
-        const before = previous.get(friend.userId);
-        return before === undefined || !sameFriend(before, friend);
-      });
+    const changed = this.put(entries, previous).changed || previous.size !== this.byId.size;
     if (changed) this.rebuild();
     return changed;
   }
 
   /**
-   * Inserts or updates friends. Returns the stored (frozen) entries, in input order, and
+   * Inserts or updates entries. Returns the stored (frozen) entries, in input order, and
    * whether the list changed.
    */
-  upsert(friends: readonly NearbyFriend[]): { friends: NearbyFriend[]; changed: boolean } {
-    let changed = false;
-    const stored = friends.map((friend) => {
-      const before = this.byId.get(friend.userId);
-      if (before !== undefined && sameFriend(before, friend)) return before;
-      const frozen = freezeFriend(friend);
-      this.byId.set(friend.userId, frozen);
-      changed = true;
-      return frozen;
-    });
-    if (changed) this.rebuild();
-    return { friends: stored, changed };
+  upsert(entries: readonly T[]): { stored: T[]; changed: boolean } {
+    const result = this.put(entries, this.byId);
+    if (result.changed) this.rebuild();
+    return result;
   }
 
-  /** Removes `userId`; returns true when it was in the list. */
-  remove(userId: string): boolean {
-    if (!this.byId.delete(userId)) return false;
+  /** Removes `id`; returns true when it was in the list. */
+  remove(id: string): boolean {
+    if (!this.byId.delete(id)) return false;
     this.rebuild();
     return true;
   }
@@ -89,26 +71,55 @@ export class FriendList {
   /** Earliest `updatedAt` in the list (server time), or `undefined` when empty. */
   oldestUpdate(): number | undefined {
     let oldest: number | undefined;
-    for (const friend of this.byId.values()) {
-      if (oldest === undefined || friend.updatedAt < oldest) oldest = friend.updatedAt;
+    for (const entry of this.byId.values()) {
+      if (oldest === undefined || entry.updatedAt < oldest) oldest = entry.updatedAt;
     }
     return oldest;
   }
 
-  /** Removes and returns the ids of friends whose `updatedAt` is at or before `cutoff` (server time). */
+  /** Removes and returns the keys of entries whose `updatedAt` is at or before `cutoff` (server time), sorted. */
   removeUpdatedBefore(cutoff: number): string[] {
     const removed: string[] = [];
-    for (const friend of this.byId.values()) {
-      if (friend.updatedAt <= cutoff) removed.push(friend.userId);
+    for (const [id, entry] of this.byId) {
+      if (entry.updatedAt <= cutoff) removed.push(id);
     }
     if (removed.length === 0) return removed;
     removed.sort();
-    for (const userId of removed) this.byId.delete(userId);
+    for (const id of removed) this.byId.delete(id);
     this.rebuild();
     return removed;
   }
 
+  /** Stores `entries`, keeping the object from `previous` for every entry that did not change. */
+  private put(entries: readonly T[], previous: Map<string, T>): { stored: T[]; changed: boolean } {
+    let changed = false;
+    const stored = entries.map((entry) => {
+      const frozen = this.freeze(entry);
+      const id = frozen[this.key] as string;
+      const before = previous.get(id);
+      const kept = before !== undefined && this.same(before, frozen) ? before : ((changed = true), frozen);
+      this.byId.set(id, kept);
+      return kept;
+    });
+    return { stored, changed };
+  }
+
+  /** A frozen copy holding the known fields that are present, in `fields` order. */
+  private freeze(entry: T): T {
+    const copy: Partial<T> = {};
+    for (const field of this.fields) if (entry[field] !== undefined) copy[field] = entry[field];
+    return Object.freeze(copy) as T;
+  }
+
+  /** Two frozen copies are equal when their JSON is: both list the same fields in the same order. */
+  private same(a: T, b: T): boolean {
+    return JSON.stringify(a) === JSON.stringify(b);
+  }
+
   private rebuild(): void {
-    this.sorted = Object.freeze([...this.byId.values()].sort(compareFriends));
+    const key = this.key;
+    this.sorted = Object.freeze(
+      [...this.byId.values()].sort((a, b) => a.distanceKm - b.distanceKm || (a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : 0)),
+    );
   }
 }

@@ -17,10 +17,11 @@ export type {
   NearbySnapshot,
   LocationFix,
   FriendLeftEvent,
+  StrangerLeftEvent,
   AckEvent,
   NearbyClientEvents,
   NearbyClientEventName,
 } from './types.js';
 export type { WebSocketLike, WebSocketConstructor, CloseEventLike, MessageEventLike } from './websocket.js';
-export { NearbyError, isNearbyError, ErrorCode, CloseCode, LeaveReason } from '@nearby/protocol';
-export type { NearbyFriend, LocationSample } from '@nearby/protocol';
+export { NearbyError, isNearbyError, ErrorCode, CloseCode, LeaveReason, StrangerLeftReason } from '@nearby/protocol';
+export type { NearbyFriend, NearbyStranger, LocationSample } from '@nearby/protocol';

@@ -13,6 +13,9 @@ function setup() {
     radiusKm: null,
     maxRadiusKm: null,
     sharing: true,
+    strangers: [],
+    discoverable: false,
+    seeingStrangers: false,
     pendingSamples: 0,
     lastError: null,
   };

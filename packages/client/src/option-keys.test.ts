@@ -31,6 +31,8 @@ function full(): Options {
     tokenParam: 't',
     radiusKm: 5,
     sharing: false,
+    discoverable: true,
+    seeStrangers: true,
     flushIntervalMs: 10_000,
     significantMoveMeters: 200,
     maxBufferedSamples: 50,

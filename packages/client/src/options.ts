@@ -34,6 +34,10 @@ export interface NearbyClientOptions {
   radiusKm?: number;
   /** Whether to share this user's location. Default `true`. */
   sharing?: boolean;
+  /** Whether others may see this user among nearby people (see `setDiscoverable`). Default `false`. */
+  discoverable?: boolean;
+  /** Whether to see nearby people who chose to be discoverable (see `setSeeingStrangers`). Default `false`. */
+  seeStrangers?: boolean;
   /** Period of location batches, in ms. Default 30 000. */
   flushIntervalMs?: number;
   /** Distance from the last sent fix that triggers an early flush, in metres. Default 500; `Infinity` disables. */
@@ -103,6 +107,8 @@ const CLIENT_OPTION_KEYS = optionKeys<NearbyClientOptions>()([
   'tokenParam',
   'radiusKm',
   'sharing',
+  'discoverable',
+  'seeStrangers',
   'flushIntervalMs',
   'significantMoveMeters',
   'maxBufferedSamples',
@@ -130,6 +136,9 @@ export interface ResolvedOptions {
   tokenParam: string;
   radiusKm: number | undefined;
   sharing: boolean;
+  /** `undefined` when not given: the app did not choose. */
+  discoverable: boolean | undefined;
+  seeStrangers: boolean | undefined;
   flushIntervalMs: number;
   significantMoveMeters: number;
   maxBufferedSamples: number;
@@ -298,8 +307,10 @@ export function resolveOptions(options: NearbyClientOptions): ResolvedOptions {
   }
   const tokenParam = checkNonEmpty('tokenParam', options.tokenParam ?? 'access_token');
   const radiusKm = options.radiusKm === undefined ? undefined : checkRadius('options.radiusKm', options.radiusKm);
-  const sharing = options.sharing ?? true;
-  if (typeof sharing !== 'boolean') throw invalidArgument('options.sharing', 'a boolean', sharing);
+  const { sharing = true, discoverable, seeStrangers } = options;
+  for (const [name, value] of Object.entries({ sharing, discoverable, seeStrangers })) {
+    if (value !== undefined && typeof value !== 'boolean') throw invalidArgument(`options.${name}`, 'a boolean', value);
+  }
   const numbers = checkNumbers(options, 'options.', NUMBER_OPTIONS);
 
   const reconnect = checkGroup('reconnect', options.reconnect, RECONNECT_OPTIONS);
@@ -338,6 +349,8 @@ export function resolveOptions(options: NearbyClientOptions): ResolvedOptions {
     tokenParam,
     radiusKm,
     sharing,
+    discoverable,
+    seeStrangers,
     reconnect,
     heartbeat,
     WebSocket,

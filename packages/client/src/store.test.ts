@@ -10,6 +10,9 @@ const base: NearbySnapshot = {
   radiusKm: 8,
   maxRadiusKm: 50,
   sharing: true,
+  strangers: [],
+  discoverable: false,
+  seeingStrangers: false,
   pendingSamples: 0,
   lastError: null,
 };
@@ -22,6 +25,9 @@ const changed: { [K in keyof NearbySnapshot]-?: NearbySnapshot[K] } = {
   radiusKm: 3,
   maxRadiusKm: 30,
   sharing: false,
+  strangers: [],
+  discoverable: true,
+  seeingStrangers: true,
   pendingSamples: 4,
   lastError: new NearbyError(ErrorCode.INTERNAL, 'x'),
 };

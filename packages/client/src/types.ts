@@ -1,4 +1,4 @@
-import type { LeaveReason, NearbyError, NearbyFriend } from '@nearby/protocol';
+import type { LeaveReason, NearbyError, NearbyFriend, NearbyStranger, StrangerLeftReason } from '@nearby/protocol';
 
 /**
  * Lifecycle of a {@link NearbyClient}:
@@ -29,6 +29,16 @@ export interface NearbySnapshot {
   readonly maxRadiusKm: number | null;
   /** Whether this user shares their location. */
   readonly sharing: boolean;
+  /**
+   * Nearby people who chose to be discoverable, nearest first, ties broken by `id`; empty unless
+   * `seeingStrangers`. Frozen; a new array only when the list changed; emptied by every
+   * snapshot frame (the server re-sends the list after it) and by `close()`.
+   */
+  readonly strangers: readonly NearbyStranger[];
+  /** Whether others may see this user among nearby people: asked for by this client and confirmed by the server. */
+  readonly discoverable: boolean;
+  /** Whether this user sees nearby people: asked for by this client and confirmed by the server. */
+  readonly seeingStrangers: boolean;
   /** Location samples not yet acknowledged by the server (buffered plus in flight). */
   readonly pendingSamples: number;
   /** The most recent error since the client last reached `connected`; `null` when none. */
@@ -55,6 +65,14 @@ export interface FriendLeftEvent {
   reason: LeaveReason;
 }
 
+/** Payload of the `strangerLeft` event. */
+export interface StrangerLeftEvent {
+  /** The `id` of the stranger who left the list. */
+  id: string;
+  /** Why: out of range, inactive, hidden, offline, not allowed or displaced (the set may grow). */
+  reason: StrangerLeftReason;
+}
+
 /** Payload of the `ack` event: the server stored every sample of location frame `seq`. */
 export interface AckEvent {
   /** Sequence number of the acknowledged location frame. */
@@ -75,6 +93,12 @@ export interface NearbyClientEvents {
   friendAdded: (userId: string) => void;
   /** The server reports a removed friendship. */
   friendRemoved: (userId: string) => void;
+  /** The list of nearby people changed; receives the whole list (same array as `getSnapshot().strangers`). */
+  strangers: (strangers: readonly NearbyStranger[]) => void;
+  /** A nearby person appeared or changed (one call per entry of a `stranger_update`). */
+  strangerUpdate: (stranger: NearbyStranger) => void;
+  /** A nearby person left the list, with the reason. */
+  strangerLeft: (event: StrangerLeftEvent) => void;
   /** The connection state changed. */
   state: (state: ConnectionState, previous: ConnectionState) => void;
   /** Something went wrong; match on `error.code` (an `ErrorCode`). The client keeps running unless the state is `closed`. */

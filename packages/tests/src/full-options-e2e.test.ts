@@ -64,6 +64,8 @@ function clientWithEveryOption(userId: string, url: string): NearbyClient {
     tokenParam: 'access_token',
     radiusKm: 20,
     sharing: true,
+    discoverable: false,
+    seeStrangers: false,
     flushIntervalMs: 200,
     significantMoveMeters: 100,
     maxBufferedSamples: 100,

@@ -93,6 +93,7 @@ describe('@nearby/client/react on a server', () => {
     expect(seen[0]).toBe(seen[1]);
     expect(Object.isFrozen(seen[0])).toBe(true);
     expect(Object.isFrozen(seen[0]!.friends)).toBe(true);
+    expect(Object.isFrozen(seen[0]!.strangers)).toBe(true);
     expect(seen[0]).toEqual({
       state: 'idle',
       userId: null,
@@ -100,6 +101,9 @@ describe('@nearby/client/react on a server', () => {
       radiusKm: null,
       maxRadiusKm: null,
       sharing: true,
+      strangers: [],
+      discoverable: false,
+      seeingStrangers: false,
       pendingSamples: 0,
       lastError: null,
     });

@@ -1,5 +1,5 @@
 import { useRef, useSyncExternalStore } from 'react';
-import { ErrorCode, NearbyError, type NearbyFriend } from '@nearby/protocol';
+import { ErrorCode, NearbyError, type NearbyFriend, type NearbyStranger } from '@nearby/protocol';
 import type { NearbyClient } from '../client.js';
 import type { ConnectionState, NearbySnapshot } from '../types.js';
 import { useProvidedClient } from './context.js';
@@ -16,6 +16,9 @@ export const SERVER_SNAPSHOT: NearbySnapshot = Object.freeze({
   radiusKm: null,
   maxRadiusKm: null,
   sharing: true,
+  strangers: Object.freeze([]) as readonly NearbyStranger[],
+  discoverable: false,
+  seeingStrangers: false,
   pendingSamples: 0,
   lastError: null,
 });
@@ -23,6 +26,7 @@ export const SERVER_SNAPSHOT: NearbySnapshot = Object.freeze({
 const getServerSnapshot = (): NearbySnapshot => SERVER_SNAPSHOT;
 const selectSnapshot = (snapshot: NearbySnapshot): NearbySnapshot => snapshot;
 const selectFriends = (snapshot: NearbySnapshot): readonly NearbyFriend[] => snapshot.friends;
+const selectStrangers = (snapshot: NearbySnapshot): readonly NearbyStranger[] => snapshot.strangers;
 const selectState = (snapshot: NearbySnapshot): ConnectionState => snapshot.state;
 
 /** The last selection of one hook: which snapshot and selector it came from. */
@@ -100,6 +104,14 @@ export function useNearbySnapshot<T>(
 /** Friends inside the radius, nearest first; re-renders only when the list changes. */
 export function useNearbyFriends(): readonly NearbyFriend[] {
   return useSelection(useProvidedClient('useNearbyFriends'), selectFriends, Object.is);
+}
+
+/**
+ * Nearby people who chose to be discoverable, nearest first (empty unless the client sees them:
+ * `setSeeingStrangers(true)`); re-renders only when the list changes.
+ */
+export function useNearbyStrangers(): readonly NearbyStranger[] {
+  return useSelection(useProvidedClient('useNearbyStrangers'), selectStrangers, Object.is);
 }
 
 /** The connection state; re-renders only when it changes. */

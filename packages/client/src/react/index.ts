@@ -4,4 +4,4 @@
  */
 export { NearbyProvider } from './provider.js';
 export type { NearbyProviderProps } from './provider.js';
-export { useNearbyClient, useNearbySnapshot, useNearbyFriends, useConnectionState } from './hooks.js';
+export { useNearbyClient, useNearbySnapshot, useNearbyFriends, useNearbyStrangers, useConnectionState } from './hooks.js';

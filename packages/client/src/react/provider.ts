@@ -118,7 +118,7 @@ function useIgnoredOptionsWarning(options: NearbyClientOptions | undefined): voi
     warned.current = true;
     console.warn(
       `NearbyProvider: \`options.${changed}\` changed after the client was created and is ignored; ` +
-        'call its methods (setRadius, setSharing), use getToken for tokens that change, ' +
+        'call its methods (setRadius, setSharing, setDiscoverable, setSeeingStrangers), use getToken for tokens that change, ' +
         'or give the provider a `key` (e.g. key={userId}) to create a new client',
     );
   });

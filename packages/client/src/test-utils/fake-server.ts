@@ -1,6 +1,7 @@
 import {
   type ClientFrame,
   type NearbyFriend,
+  type NearbyStranger,
   type ServerFrame,
   type SnapshotFrame,
 } from '@nearby/protocol';
@@ -151,6 +152,8 @@ export class FakeServer {
       inactiveAfterMs: 600_000,
       serverTime: this.now(),
       friends: [],
+      discoverable: false,
+      seeStrangers: false,
       ...overrides,
     };
   }
@@ -166,6 +169,11 @@ export class FakeServer {
     socket.push(this.snapshot(overrides));
     return socket;
   }
+}
+
+/** A stranger entry with defaults. */
+export function stranger(id: string, distanceKm: number, patch: Partial<NearbyStranger> = {}): NearbyStranger {
+  return { id, lat: 37.5, lon: 127, distanceKm, updatedAt: Date.now(), ...patch };
 }
 
 /** A friend entry with defaults. */
