@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StrangerLeftReason, type NearbyStranger, type ServerFrame } from '@nearby/protocol';
-import { createRedisAdapters, type RedisAdapters } from '@nearby/server/redis';
+import { StaticDiscovery } from '@nearby/server';
+import { ShardedRedisPubSub, createRedisAdapters, type RedisAdapters } from '@nearby/server/redis';
 import { RedisServerProcess, redisAvailable } from './helpers/redis-server.js';
 import { startServer, TestFriendGraph, type ServerResource } from './helpers/server-resource.js';
 import { RawPeer, at } from './helpers/raw-peer.js';
@@ -17,6 +18,7 @@ let redis: RedisServerProcess;
 let servers: ServerResource[] = [];
 let adapters: RedisAdapters[] = [];
 const peers: RawPeer[] = [];
+const sharded: ShardedRedisPubSub[] = [];
 
 beforeAll(async () => {
   if (available) redis = await RedisServerProcess.start();
@@ -25,6 +27,7 @@ beforeAll(async () => {
 afterEach(async () => {
   for (const p of peers.splice(0)) p.socket.terminate();
   await Promise.all(servers.map((s) => s.close()));
+  await Promise.all(sharded.splice(0).map((p) => p.close()));
   await Promise.all(adapters.map((a) => a.close()));
   servers = [];
   adapters = [];
@@ -34,12 +37,19 @@ afterAll(async () => {
   if (available) await redis.stop();
 });
 
-async function cluster(count: number): Promise<ServerResource[]> {
+async function cluster(count: number, shardedOver?: RedisServerProcess[]): Promise<ServerResource[]> {
   const graph = new TestFriendGraph();
+  const keyPrefix = `strangers-${process.pid}-${Date.now()}:`;
   for (let i = 0; i < count; i++) {
-    const created = createRedisAdapters({ url: redis.url, connectTimeoutMs: 2_000, keyPrefix: `strangers-${process.pid}-${Date.now()}:` });
+    const created = createRedisAdapters({ url: redis.url, connectTimeoutMs: 2_000, keyPrefix });
     adapters.push(created);
-    const { cache, pubsub, settings, presence } = created;
+    const { cache, settings, presence } = created;
+    // Optionally Pub/Sub sharded by channel over other redis-servers, cell channels included.
+    const pubsub =
+      shardedOver === undefined
+        ? created.pubsub
+        : new ShardedRedisPubSub({ discovery: new StaticDiscovery(shardedOver.map((r, n) => ({ id: `shard-${n}`, url: r.url }))) });
+    if (pubsub instanceof ShardedRedisPubSub) sharded.push(pubsub);
     servers.push(
       await startServer({
         graph,
@@ -182,6 +192,29 @@ describe('nearby people on two servers sharing a real Redis', () => {
     expect([StrangerLeftReason.HIDDEN, StrangerLeftReason.INACTIVE]).toContain(leftFrames(dan)[0]!.reason);
     expect(servers[0]!.server.stats().changesRepublished).toBeGreaterThan(0);
   }, 40_000);
+
+  it('works the same with Pub/Sub sharded over two more redis-servers', async (ctx) => {
+    if (!available) return ctx.skip();
+    const shards = [await RedisServerProcess.start(), await RedisServerProcess.start()];
+    try {
+      const [s0, s1] = await cluster(2, shards);
+      const carol = await peer(s0!, 'carol');
+      const dan = await peer(s1!, 'dan');
+      await join(carol, offsetKm(ORIGIN, 1), { discoverable: true });
+      await join(dan, ORIGIN, { seeStrangers: true }); // asks the cells Carol's server publishes in
+      await dan.waitFor(() => listOf(dan).has(pseudonym('dan', 'carol')));
+      move(carol, offsetKm(ORIGIN, 2.5)); // another display cell, maybe another channel cell
+      await dan.waitFor((f) => f.type === 'stranger_update' && f.strangers[0]!.distanceKm >= 2);
+      carol.send({ type: 'discovery', discoverable: false });
+      expect(await dan.waitFor((f) => f.type === 'stranger_left')).toMatchObject({ reason: StrangerLeftReason.HIDDEN });
+    } finally {
+      for (const p of peers.splice(0)) p.socket.terminate();
+      await Promise.all(servers.map((s) => s.close()));
+      await Promise.all(sharded.splice(0).map((p) => p.close()));
+      servers = [];
+      await Promise.all(shards.map((shard) => shard.stop()));
+    }
+  }, 30_000);
 
   it("a user's devices on two processes share the opt-ins", async (ctx) => {
     if (!available) return ctx.skip();

@@ -524,3 +524,48 @@ describe('OutboundQueue tally and timing', () => {
     }
   });
 });
+
+describe('OutboundQueue stranger events', () => {
+  const stranger = (id: string, lat: number): string => JSON.stringify({ id, lat, lon: 1, distanceKm: 2, updatedAt: 30_000 });
+
+  it('coalesce per stranger, leave after the friend frames, and are counted by type', () => {
+    const tally = {
+      framesOutByType: { snapshot: 0, friend_update: 0, friend_left: 0, stranger_update: 0, stranger_left: 0, discovery_state: 0 },
+      errorsByCode: {},
+    } as unknown as NonNullable<OutboundQueueOptions['tally']>;
+    const { sink, queue, runScheduled } = setup({ tally });
+    queue.control('{"type":"discovery_state","discoverable":true,"seeStrangers":true}', 'discovery_state');
+    queue.updateStranger('s1', stranger('s1', 1));
+    queue.updateStranger('s1', stranger('s1', 2)); // latest wins
+    queue.updateStranger('s2', stranger('s2', 3));
+    queue.strangerLeft('s2', '"s2"', 'displaced'); // replaces its pending update
+    queue.updateFriend('alice', entry('alice', 5));
+    runScheduled();
+    expect(sink.parsed()).toEqual([
+      { type: 'friend_update', friends: [{ userId: 'alice', lat: 5, lon: 0, distanceKm: 0.5, updatedAt: 1 }] },
+      { type: 'stranger_left', id: 's2', reason: 'displaced' },
+      { type: 'stranger_update', strangers: [{ id: 's1', lat: 2, lon: 1, distanceKm: 2, updatedAt: 30_000 }] },
+      { type: 'discovery_state', discoverable: true, seeStrangers: true },
+    ]);
+    expect(tally.framesOutByType).toMatchObject({ friend_update: 1, stranger_left: 1, stranger_update: 1, discovery_state: 1 });
+  });
+
+  it('are dropped by a snapshot and by clearStrangers', () => {
+    const { sink, queue, runScheduled } = setup();
+    queue.updateStranger('s1', stranger('s1', 1));
+    queue.snapshot('{"type":"snapshot","friends":[]}');
+    runScheduled();
+    expect(sink.parsed().map((frame) => frame.type)).toEqual(['snapshot']);
+    queue.updateStranger('s1', stranger('s1', 1));
+    queue.clearStrangers();
+    runScheduled();
+    expect(sink.frames).toHaveLength(1);
+  });
+
+  it('never put more than MAX_STRANGERS_PER_FRAME entries in one frame', () => {
+    const { sink, queue, runScheduled } = setup();
+    for (let i = 0; i < 150; i++) queue.updateStranger(`s${i}`, stranger(`s${i}`, i));
+    runScheduled();
+    expect(sink.parsed().map((frame) => (frame.strangers as unknown[]).length)).toEqual([100, 50]);
+  });
+});
