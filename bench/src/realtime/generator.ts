@@ -25,7 +25,7 @@ import { exitWithParent, toParent } from '../common/child.js';
 import { wallNow } from '../common/clock.js';
 import { Histogram } from '../common/histogram.js';
 import { distanceKm, withinRadius } from './geo.js';
-import { filtersOnServer, isNearby, type Contender, type GeneratorReply, type GeneratorRequest, type GeneratorResult, type GeneratorSetup, type StepConfig } from './ipc.js';
+import { filtersOnServer, isNearby, seesStrangers, type Contender, type GeneratorReply, type GeneratorRequest, type GeneratorResult, type GeneratorSetup, type StepConfig } from './ipc.js';
 import { hash32, randomStream, Stream } from './random.js';
 import { Scenario, type Walker } from './scenario.js';
 import { sentAtOf, stampLatitude } from './stamp.js';
@@ -179,6 +179,10 @@ class Generator {
       outOfOrder: 0,
       strangers: 0,
       friendLeft: 0,
+      strangerEntriesInWindow: 0,
+      strangerLeft: 0,
+      strangerPrivacyViolations: 0,
+      strangerPrivacyExamples: [],
       filterChecked: 0,
       filterViolations: 0,
       violationExamples: [],
@@ -222,6 +226,7 @@ class Generator {
       case 'nearby':
       case 'nearby-memory':
       case 'nearby-metrics':
+      case 'nearby-strangers':
       case 'ideal':
         return this.#connectNearby(user);
       case 'socketio':
@@ -272,7 +277,8 @@ class Generator {
       );
       ws.once('open', () => {
         if (filtersOnServer(this.#contender)) {
-          ws.send(`{"type":"init","v":1,"location":{"lat":${user.lat},"lon":${user.lon},"timestamp":${Math.floor(user.ringT[user.ringHead]!)}}}`);
+          const discovery = seesStrangers(this.#contender) ? ',"discoverable":true,"seeStrangers":true' : '';
+          ws.send(`{"type":"init","v":1,"location":{"lat":${user.lat},"lon":${user.lon},"timestamp":${Math.floor(user.ringT[user.ringHead]!)}}${discovery}}`);
         } else {
           settled = true;
           clearTimeout(timer);
@@ -349,6 +355,7 @@ class Generator {
     const frame = JSON.parse(text) as {
       type: string;
       friends?: Array<{ userId: string; lat: number; lon: number }>;
+      strangers?: Array<{ id: string; lat: number; lon: number; distanceKm: number }>;
       seq?: number;
       code?: string;
     };
@@ -373,12 +380,35 @@ class Generator {
       case 'friend_left':
         this.#r.friendLeft++;
         return;
+      case 'stranger_update':
+        this.#onStrangers(frame.strangers!, now);
+        return;
+      case 'stranger_left':
+        this.#r.strangerLeft++;
+        return;
       case 'error':
         this.#error(frame.code ?? 'unknown');
         if (frame.seq !== undefined) user.pending.delete(frame.seq);
         return;
       default:
         return;
+    }
+  }
+
+  /**
+   * Stranger entries: counted, and checked to carry only the coarsened position the protocol
+   * promises (a cell centre at 4 decimals, distance in whole km): the exact positions this
+   * generator sends have the send time in their low latitude digits, so one leaking through
+   * would have more decimals.
+   */
+  #onStrangers(entries: Array<{ id: string; lat: number; lon: number; distanceKm: number }>, now: number): void {
+    const step = this.#step;
+    if (step !== undefined && now >= step.windowStart && now < step.windowEnd) this.#r.strangerEntriesInWindow += entries.length;
+    for (const entry of entries) {
+      const coarse = Math.round(entry.lat * 1e4) / 1e4 === entry.lat && Math.round(entry.lon * 1e4) / 1e4 === entry.lon && Number.isInteger(entry.distanceKm);
+      if (coarse) continue;
+      this.#r.strangerPrivacyViolations++;
+      if (this.#r.strangerPrivacyExamples.length < 5) this.#r.strangerPrivacyExamples.push(JSON.stringify(entry));
     }
   }
 

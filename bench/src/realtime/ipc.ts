@@ -1,12 +1,17 @@
 /** Messages between the benchmark's parent process and its children (server, load generators, Redis keeper). */
 import type { ScenarioParams } from './scenario.js';
 
-export const CONTENDERS = ['nearby', 'nearby-memory', 'nearby-metrics', 'socketio', 'ws-ceiling', 'ideal'] as const;
+export const CONTENDERS = ['nearby', 'nearby-memory', 'nearby-metrics', 'nearby-strangers', 'socketio', 'ws-ceiling', 'ideal'] as const;
 export type Contender = (typeof CONTENDERS)[number];
 
 /** Nearby itself (on Redis or in memory): answers every `location` frame with an `ack`. */
 export function isNearby(contender: Contender): boolean {
-  return contender === 'nearby' || contender === 'nearby-memory' || contender === 'nearby-metrics';
+  return contender === 'nearby' || contender === 'nearby-memory' || contender === 'nearby-metrics' || contender === 'nearby-strangers';
+}
+
+/** Every user opts into both discoverability and seeing strangers (Nearby on Redis with strangers on). */
+export function seesStrangers(contender: Contender): boolean {
+  return contender === 'nearby-strangers';
 }
 
 /** Speaks Nearby's wire protocol and filters by radius on the server (Nearby and the ideal server). */
@@ -107,6 +112,12 @@ export interface GeneratorResult {
   /** Entries naming a user who is not an online friend of the receiver. */
   strangers: number;
   friendLeft: number;
+  /** nearby-strangers: stranger entries received in the window, and `stranger_left` frames. */
+  strangerEntriesInWindow: number;
+  strangerLeft: number;
+  /** Stranger entries whose position is finer than the protocol's coarsened one (4 decimals, integer km), or equals a sender's exact position. */
+  strangerPrivacyViolations: number;
+  strangerPrivacyExamples: string[];
   /** Nearby: entries checked against the viewer's recent true positions, and those farther than radius + tolerance. */
   filterChecked: number;
   filterViolations: number;

@@ -20,7 +20,7 @@ import { Redis } from 'ioredis';
 import { Children, sendTo, waitForMessage } from '../common/child.js';
 import { describeMachine, fileStamp, gitCommit } from '../common/environment.js';
 import { fmt } from '../common/stats.js';
-import { filtersOnServer, type Contender, type KeeperReply, type KeeperRequest } from './ipc.js';
+import { filtersOnServer, seesStrangers, type Contender, type KeeperReply, type KeeperRequest } from './ipc.js';
 import { rampConnections, readOptions, usage, UsageError, type BenchOptions, type StepPlan } from './options.js';
 import { LABEL, toMarkdown, type Check, type Report } from './report.js';
 import { runLevel, type LevelResult, type RunContext, type StepResult } from './run.js';
@@ -112,6 +112,18 @@ function buildChecks(options: BenchOptions, levels: LevelResult[], stamp: Return
         name: `${where}: delivery ratio`,
         ok: ratioOk || (options.mode === 'ramp' && !step.held),
         detail: `${fmt(step.deliveries)} delivered of ${fmt(step.expectation.expectedDeliveries)} expected in-range (update, friend) pairs = ${(step.deliveryRatio * 100).toFixed(2)} %${ratioOk ? '' : options.mode === 'ramp' && !step.held ? ' (overloaded step)' : ' (outside 95–102 %)'}; out of order ${fmt(step.outOfOrder)}, from non-friends ${fmt(step.strangers)}`,
+      });
+    }
+    if (seesStrangers(level.contender)) {
+      const steps = level.steps;
+      const received = steps.reduce((n, s) => n + s.strangerEntriesPerSecond * s.windowSeconds, 0);
+      const leaks = steps.reduce((n, s) => n + s.strangerPrivacyViolations, 0);
+      const examples = steps.flatMap((s) => s.strangerPrivacyExamples).slice(0, 3);
+      checks.push({
+        name: `${level.contender}: strangers receive only coarsened positions`,
+        // A smoke run is too small and too friendly (nearly everyone is a friend) to be sure of strangers.
+        ok: leaks === 0 && (received > 0 || options.mode === 'smoke'),
+        detail: `${fmt(Math.round(received))} stranger entries received in the window(s): ${fmt(leaks)} with a position finer than 4 decimals or a distance not in whole km${examples.length > 0 ? ` — e.g. ${examples.join('; ')}` : ''}`,
       });
     }
     if (level.connect.failed > 0 || level.error !== undefined) {

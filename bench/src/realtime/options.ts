@@ -98,7 +98,7 @@ export function usage(): string {
     'Options:',
     `  --${'mode'.padEnd(20)} quick | ramp | smoke | scale (quick)`,
     `  --${'scenario'.padEnd(20)} uniform | city (uniform): random friends in a 24 km square, or 5000 users with locality-biased friends in 38 km`,
-    `  --${'contenders'.padEnd(20)} comma-separated subset of ${CONTENDERS.join(',')} (all; smoke: all but nearby-memory; ramp: all but nearby-metrics)`,
+    `  --${'contenders'.padEnd(20)} comma-separated subset of ${CONTENDERS.join(',')} (all but nearby-strangers; smoke: all but nearby-memory; ramp: all but nearby-metrics and nearby-strangers)`,
     ...Object.entries(NUMBERS).map(([name, spec]) => `  --${name.padEnd(20)} ${spec.help}; ${spec.min}…${spec.max}`),
     `  --${'ramp-rates'.padEnd(20)} ramp: offered updates/s per step, comma-separated (${RAMP_RATES.join(',')})`,
     `  --${'overload'.padEnd(20)} ramp: then offer these multiples of each contender's held rate, comma-separated, or none (2,5)`,
@@ -160,15 +160,16 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
   const given = (name: NumberOption): boolean => raw[name] !== undefined;
 
   // Smoke (CI) leaves out Nearby in memory, the same server as `nearby` without Redis, to stay short;
-  // ramp leaves out Nearby with metrics, whose question (what metrics cost) a fixed load answers.
+  // ramp leaves out Nearby with metrics, whose question (what metrics cost) a fixed load answers;
+  // only smoke includes Nearby with strangers by default, which needs a dense scenario to say much.
   let contenders: Contender[] =
     mode === 'smoke'
       ? CONTENDERS.filter((name) => name !== 'nearby-memory')
       : mode === 'scale'
         ? ['nearby-memory']
         : mode === 'ramp'
-          ? CONTENDERS.filter((name) => name !== 'nearby-metrics')
-          : [...CONTENDERS];
+          ? CONTENDERS.filter((name) => name !== 'nearby-metrics' && name !== 'nearby-strangers')
+          : CONTENDERS.filter((name) => name !== 'nearby-strangers');
   if (typeof raw.contenders === 'string') {
     const names = raw.contenders.split(',').map((name) => name.trim()).filter((name) => name !== '');
     const unknown = names.filter((name) => !(CONTENDERS as readonly string[]).includes(name));

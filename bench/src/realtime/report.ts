@@ -32,6 +32,7 @@ export const LABEL: Record<Contender, string> = {
   nearby: 'Nearby',
   'nearby-memory': 'Nearby in memory',
   'nearby-metrics': 'Nearby (Redis) with metrics',
+  'nearby-strangers': 'Nearby (Redis) with strangers',
   socketio: 'Socket.IO + Redis adapter',
   'ws-ceiling': 'bare ws relay (ceiling)',
   ideal: 'ideal server',
@@ -99,6 +100,17 @@ function ratioRows(rows: Array<{ level: LevelResult; step: StepResult }>): strin
     lines.push(
       '',
       `Metrics overhead (${LABEL['nearby-metrics']} ÷ ${LABEL.nearby}): CPU per delivery ${x(a.serverCpuSecondsPer1000Deliveries / b.serverCpuSecondsPer1000Deliveries)} (${fmt(a.serverCpuSecondsPer1000Deliveries, 4)} vs ${fmt(b.serverCpuSecondsPer1000Deliveries, 4)} s / 1000 deliveries), p99 ${x(a.latency.p99 / b.latency.p99)} (${ms(a.latency.p99)} vs ${ms(b.latency.p99)} ms), RSS / conn ${x(measured.level.rssPerConnectionBytes / plain.level.rssPerConnectionBytes)}.`,
+    );
+  }
+  // What nearby people cost: the same server on the same Redis, every user discoverable and seeing strangers.
+  const withStrangers = rows.find((row) => row.level.contender === 'nearby-strangers');
+  if (plain !== undefined && withStrangers !== undefined) {
+    const a = withStrangers.step;
+    const b = plain.step;
+    const cpuPerUpdate = (step: StepResult) => (step.serverCpuShare * 1000) / step.sentPerSecond;
+    lines.push(
+      '',
+      `Strangers (${LABEL['nearby-strangers']} ÷ ${LABEL.nearby}): server CPU per update ${x(cpuPerUpdate(a) / cpuPerUpdate(b))} (${fmt(cpuPerUpdate(a), 3)} vs ${fmt(cpuPerUpdate(b), 3)} ms), Redis commands per update ${fmt(a.redisCommandsPerUpdate, 2)} vs ${fmt(b.redisCommandsPerUpdate, 2)}, friends' p99 ${ms(a.latency.p99)} vs ${ms(b.latency.p99)} ms, ${fmt(a.strangerEntriesPerSecond)} stranger entries/s and ${fmt(a.strangerLeft)} stranger_left frames in the window.`,
     );
   }
   return lines;

@@ -87,6 +87,11 @@ export interface StepResult {
   outOfOrder: number;
   strangers: number;
   friendLeft: number;
+  /** nearby-strangers: stranger entries received per second, `stranger_left` frames, and entries finer than the coarsened position. */
+  strangerEntriesPerSecond: number;
+  strangerLeft: number;
+  strangerPrivacyViolations: number;
+  strangerPrivacyExamples: string[];
   filterChecked: number;
   filterViolations: number;
   violationExamples: string[];
@@ -582,6 +587,10 @@ async function runStep(
     outOfOrder: sum((r) => r.outOfOrder),
     strangers: sum((r) => r.strangers),
     friendLeft: sum((r) => r.friendLeft),
+    strangerEntriesPerSecond: sum((r) => r.strangerEntriesInWindow) / windowSeconds,
+    strangerLeft: sum((r) => r.strangerLeft),
+    strangerPrivacyViolations: sum((r) => r.strangerPrivacyViolations),
+    strangerPrivacyExamples: results.flatMap((r) => r.strangerPrivacyExamples).slice(0, 5),
     filterChecked: sum((r) => r.filterChecked),
     filterViolations,
     violationExamples: results.flatMap((r) => r.violationExamples).slice(0, 5),

@@ -29,6 +29,9 @@ async function start(request: Extract<ServerRequest, { type: 'start' }>): Promis
     case 'nearby-metrics':
       startServer = (await import('./servers/nearby.js')).startNearbyMetrics;
       break;
+    case 'nearby-strangers':
+      startServer = (await import('./servers/nearby.js')).startNearbyStrangers;
+      break;
     case 'ideal':
       startServer = (await import('./servers/ideal.js')).startIdeal;
       break;

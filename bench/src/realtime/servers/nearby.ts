@@ -6,7 +6,8 @@
  * in-memory defaults (cache, Pub/Sub, settings, presence): one process, no Redis.
  * `nearby-metrics` is the Redis one with the Prometheus exporter of `@nearby/server/metrics`
  * on its own registry, scraped every 5 s as a Prometheus server would, so that the cost of
- * metrics shows as the difference between the two in the same run.
+ * metrics shows as the difference between the two in the same run. `nearby-strangers` is the
+ * Redis one with nearby people on (`strangers`), every user discoverable and seeing strangers.
  */
 import { createNearbyServer, MemoryHistoryStore, tokenFromRequest } from '@nearby/server';
 import { createPrometheusMetrics } from '@nearby/server/metrics';
@@ -18,11 +19,12 @@ import type { ContenderServer, StartServer } from './types.js';
 export const startNearby: StartServer = (scenario, redisUrl) => start(scenario, redisUrl, true, false);
 export const startNearbyMemory: StartServer = (scenario, redisUrl) => start(scenario, redisUrl, false, false);
 export const startNearbyMetrics: StartServer = (scenario, redisUrl) => start(scenario, redisUrl, true, true);
+export const startNearbyStrangers: StartServer = (scenario, redisUrl) => start(scenario, redisUrl, true, false, true);
 
 /** How often the `nearby-metrics` contender's registry is read, like a Prometheus scrape interval. */
 const SCRAPE_INTERVAL_MS = 5_000;
 
-async function start(scenario: Scenario, redisUrl: string, onRedis: boolean, withMetrics: boolean): Promise<ContenderServer> {
+async function start(scenario: Scenario, redisUrl: string, onRedis: boolean, withMetrics: boolean, withStrangers = false): Promise<ContenderServer> {
   const redis = onRedis ? createRedisAdapters({ url: redisUrl }) : undefined;
   const metrics = withMetrics ? createPrometheusMetrics({ registry: new Registry() }) : undefined;
   let scrapeBytes = 0;
@@ -36,6 +38,8 @@ async function start(scenario: Scenario, redisUrl: string, onRedis: boolean, wit
     ...(redis === undefined ? {} : { cache: redis.cache, pubsub: redis.pubsub, settings: redis.settings, presence: redis.presence }),
     history: new MemoryHistoryStore({ maxSamplesPerUser: 16 }),
     ...(metrics === undefined ? {} : { telemetry: metrics }),
+    // The processes sharing a bus must derive the same pseudonymous ids: one secret for all.
+    ...(withStrangers ? { strangers: { enabled: true, secret: 'nearby-bench-stranger-ids' } } : {}),
     rateLimit: {
       locations: { capacity: 1e6, refillPerSecond: 1e6 },
       frames: { capacity: 1e6, refillPerSecond: 1e6 },
