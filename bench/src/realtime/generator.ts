@@ -524,6 +524,7 @@ class Generator {
       case 'nearby':
       case 'nearby-memory':
       case 'nearby-metrics':
+      case 'nearby-strangers':
       case 'ideal': {
         const seq = user.seq++;
         // The ideal server does not answer; only Nearby's acks are awaited.
