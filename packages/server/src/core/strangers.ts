@@ -76,6 +76,8 @@ interface Pair {
 interface Shown {
   record: StrangerRecord;
   pair: Pair;
+  /** Distance from the viewer to the stranger's display cell centre when last placed in the list, km. */
+  distance: number;
   /** The entry as it stands now, and as last written to the viewer's devices. */
   entry: string;
   sent: string;
@@ -92,6 +94,8 @@ export interface StrangerView {
   readonly shown: Map<string, Shown>;
   /** Stranger user id → the host's answers about this viewer seeing them. */
   readonly pairs: Map<string, Pair>;
+  /** Distance of the farthest entry when the list is full, else infinity: a stranger farther cannot enter. */
+  horizonKm: number;
 }
 
 interface Cell {
@@ -402,11 +406,75 @@ export class Strangers {
     this.#forget(record, message.r === 'moved' ? StrangerLeftReason.OUT_OF_RANGE : message.r);
   }
 
-  /** Rebuilds the lists of the viewers who listen to the stranger's cell or show the stranger. */
+  /**
+   * Rebuilds the lists the stranger's news can change: of the viewers who show the stranger, and
+   * of those listening to its cell for whom it is near enough to enter — within the radius and,
+   * when their list is full, nearer than its farthest entry. In a dense block most listeners are
+   * passed over after one distance.
+   */
   #heard(cell: Cell, record: StrangerRecord): void {
-    const viewers = new Set(cell.viewers);
-    for (const viewer of record.shownBy) viewers.add(viewer);
-    for (const viewer of viewers) this.#recompute(viewer);
+    const now = this.#ctx.now();
+    for (const viewer of [...record.shownBy]) this.#moved(viewer, record, now);
+    for (const viewer of cell.viewers) {
+      const view = viewer.strangerView;
+      const location = viewer.location;
+      if (view === undefined || location === undefined || record.shownBy.has(viewer)) continue;
+      if (record.userId === viewer.id || viewer.friends.has(record.userId)) continue;
+      const distance = distanceKm(location, record);
+      if (distance > viewer.radiusKm + record.halfDiagonalKm || distance > view.horizonKm) continue;
+      this.#enter(viewer, view, record, distance, now);
+    }
+  }
+
+  /**
+   * A stranger the viewer shows moved: its entry follows, unless it left the range, in which
+   * case the list is rebuilt (someone else may take its place).
+   */
+  #moved(viewer: LocalUser, record: StrangerRecord, now: number): void {
+    const view = viewer.strangerView;
+    const location = viewer.location;
+    const shown = view?.shown.get(record.userId);
+    if (view === undefined || location === undefined || shown === undefined) return;
+    const distance = distanceKm(location, record);
+    if (distance > viewer.radiusKm + record.halfDiagonalKm || !view.block.includes(record.cell)) {
+      this.#recompute(viewer);
+      return;
+    }
+    const pair = this.#pair(viewer, view, record.userId, now);
+    if (pair === undefined) return; // kept as it is while the host's answer is renewed
+    if (!pair.allowed) {
+      this.#recompute(viewer);
+      return;
+    }
+    this.#show(viewer, view, { record, pair, distance }, now);
+    this.#updateHorizon(view);
+  }
+
+  /** A stranger not in the viewer's list came near enough to enter it: it takes the farthest entry's place when the list is full. */
+  #enter(viewer: LocalUser, view: StrangerView, record: StrangerRecord, distance: number, now: number): void {
+    const pair = this.#pair(viewer, view, record.userId, now);
+    if (pair === undefined || !pair.allowed) return; // an answer still to come rebuilds the list
+    if (view.shown.size >= this.#options.maxPerViewer) {
+      let farthest: Shown | undefined;
+      for (const shown of view.shown.values()) {
+        if (farthest === undefined || shown.distance > farthest.distance || (shown.distance === farthest.distance && shown.pair.id > farthest.pair.id)) farthest = shown;
+      }
+      if (farthest === undefined) return;
+      if (farthest.distance < distance || (farthest.distance === distance && farthest.pair.id < pair.id)) return;
+      this.#leave(viewer, farthest, StrangerLeftReason.DISPLACED);
+    }
+    this.#show(viewer, view, { record, pair, distance }, now);
+    this.#updateHorizon(view);
+  }
+
+  #updateHorizon(view: StrangerView): void {
+    if (view.shown.size < this.#options.maxPerViewer) {
+      view.horizonKm = Number.POSITIVE_INFINITY;
+      return;
+    }
+    let farthest = 0;
+    for (const shown of view.shown.values()) farthest = Math.max(farthest, shown.distance);
+    view.horizonKm = farthest;
   }
 
   /** Records what a position message says of a stranger; resolves to the record. */
@@ -508,7 +576,7 @@ export class Strangers {
     const view = user.strangerView;
     if (view === undefined) {
       const block = blockOf(cell);
-      user.strangerView = { cell, block, shown: new Map(), pairs: new Map() };
+      user.strangerView = { cell, block, shown: new Map(), pairs: new Map(), horizonKm: Number.POSITIVE_INFINITY };
       for (const name of block) this.#listen(name, user);
       return true;
     }
@@ -574,37 +642,60 @@ export class Strangers {
     const location = viewer.location;
     if (view === undefined || location === undefined) return;
     const now = this.#ctx.now();
-    const candidates: Candidate[] = [];
-    /** Shown strangers whose host answer is being renewed: kept as they are meanwhile, not updated. */
-    const held = new Set<string>();
+    // In range first, by distance alone: the host's answers and the pseudonyms (an HMAC each) are
+    // only needed for the nearest, so a dense block costs one distance per stranger, not a pair.
+    const inRange: Array<{ record: StrangerRecord; distance: number }> = [];
     for (const name of view.block) {
       const cell = this.#cells.get(name);
       if (cell === undefined) continue;
       for (const record of cell.records) {
         if (record.userId === viewer.id || viewer.friends.has(record.userId)) continue;
-        const pair = this.#pair(viewer, view, record.userId, now);
-        if (pair === undefined) {
-          if (view.shown.has(record.userId)) held.add(record.userId);
-          continue;
-        }
-        if (!pair.allowed) continue;
         const distance = distanceKm(location, record);
         if (distance > viewer.radiusKm + record.halfDiagonalKm) continue;
-        candidates.push({ record, pair, distance });
+        inRange.push({ record, distance });
       }
     }
-    candidates.sort((a, b) => a.distance - b.distance || (a.pair.id < b.pair.id ? -1 : a.pair.id > b.pair.id ? 1 : 0));
+    inRange.sort((a, b) => a.distance - b.distance);
+    const inRangeIds = new Set<string>();
+    for (const { record } of inRange) inRangeIds.add(record.userId);
+    /** Shown strangers still in range whose host answer is being renewed: kept as they are meanwhile, not updated. */
+    const held = new Set<string>();
+    for (const strangerId of view.shown.keys()) {
+      if (!inRangeIds.has(strangerId)) continue;
+      const pair = view.pairs.get(strangerId);
+      if (pair !== undefined && (pair.allowed === undefined || now >= pair.until) && this.#pair(viewer, view, strangerId, now) === undefined) held.add(strangerId);
+    }
     const room = Math.max(0, this.#options.maxPerViewer - held.size);
-    const chosen = candidates.slice(0, room);
+    const chosen: Candidate[] = [];
+    // Answers still being asked for: the walk stops once they and the chosen could fill the list
+    // (each answer rebuilds it), so the host is asked about the nearest, not about everyone.
+    let asking = 0;
+    // Walk outwards a group of equal distances at a time (strangers of one display cell share
+    // it), ties by id, until the list is full.
+    for (let i = 0; i < inRange.length && chosen.length + asking < room; ) {
+      let j = i + 1;
+      while (j < inRange.length && inRange[j]!.distance === inRange[i]!.distance) j++;
+      const group: Candidate[] = [];
+      for (let k = i; k < j; k++) {
+        const { record, distance } = inRange[k]!;
+        if (held.has(record.userId)) continue;
+        const pair = this.#pair(viewer, view, record.userId, now);
+        if (pair === undefined) asking++;
+        else if (pair.allowed) group.push({ record, pair, distance });
+      }
+      group.sort((a, b) => (a.pair.id < b.pair.id ? -1 : a.pair.id > b.pair.id ? 1 : 0));
+      for (const candidate of group) if (chosen.length < room) chosen.push(candidate);
+      i = j;
+    }
+    // The farthest distance a stranger may have and still enter the full list (see #heard).
+    view.horizonKm = chosen.length < room ? Number.POSITIVE_INFINITY : chosen[chosen.length - 1]!.distance;
     const keep = new Set<string>(held);
     for (const candidate of chosen) keep.add(candidate.record.userId);
-    const crowded = new Set<string>();
-    for (let i = room; i < candidates.length; i++) crowded.add(candidates[i]!.record.userId);
     for (const [strangerId, shown] of [...view.shown]) {
       if (keep.has(strangerId)) continue;
       let reason: StrangerLeftReason;
-      if (crowded.has(strangerId)) reason = StrangerLeftReason.DISPLACED;
-      else if (viewer.friends.has(strangerId) || view.pairs.get(strangerId)?.allowed === false) reason = StrangerLeftReason.NOT_ALLOWED;
+      if (viewer.friends.has(strangerId) || view.pairs.get(strangerId)?.allowed === false) reason = StrangerLeftReason.NOT_ALLOWED;
+      else if (inRangeIds.has(strangerId)) reason = StrangerLeftReason.DISPLACED;
       else reason = StrangerLeftReason.OUT_OF_RANGE;
       this.#leave(viewer, shown, reason);
     }
@@ -698,13 +789,14 @@ export class Strangers {
       `"updatedAt":${record.t}${pair.displayJson === undefined ? '' : `,"display":${pair.displayJson}`}}`;
     let shown = view.shown.get(record.userId);
     if (shown === undefined) {
-      shown = { record, pair, entry, sent: entry, sentAt: now, refreshing: false };
+      shown = { record, pair, distance: candidate.distance, entry, sent: entry, sentAt: now, refreshing: false };
       view.shown.set(record.userId, shown);
       record.shownBy.add(viewer);
       this.#write(viewer, pair.id, entry);
       return;
     }
     shown.entry = entry;
+    shown.distance = candidate.distance;
     if (shown.record !== record) {
       shown.record.shownBy.delete(viewer);
       shown.record = record;
