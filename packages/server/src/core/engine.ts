@@ -19,7 +19,7 @@ import { EngineLog } from './logging.js';
 import { Recovery } from './recovery.js';
 import { RetryQueue } from './retry-queue.js';
 import { Sessions } from './sessions.js';
-import { Strangers } from './strangers.js';
+import { Strangers, type StrangerStats } from './strangers.js';
 import type { AdapterHealth, AdapterName, TelemetrySource } from './telemetry.js';
 import { Users } from './users.js';
 import { VersionClock } from './version-clock.js';
@@ -33,7 +33,7 @@ const CLOSE_GRACE_MS = 3_000;
 export type NearbyEngineState = 'idle' | 'running' | 'draining' | 'closed';
 
 /** Counters and gauges of a running engine. */
-export interface NearbyEngineStats extends CoreCounters {
+export interface NearbyEngineStats extends CoreCounters, StrangerStats {
   connections: number;
   users: number;
   /** Pub/Sub channels this process is subscribed to (one per followed user, however many followers). */
@@ -43,6 +43,8 @@ export interface NearbyEngineStats extends CoreCounters {
   /** The Pub/Sub transport's own counters, when it keeps any. */
   pubsub: Readonly<Record<string, number>> | undefined;
 }
+
+const NO_STRANGERS: StrangerStats = { strangerCells: 0, strangersKnown: 0, strangerViewers: 0, strangersShown: 0, strangersPublished: 0 };
 
 export interface DrainOptions {
   /** Window over which clients are moved off, in waves. Default: the engine's `drainWindowMs`. */
@@ -291,6 +293,7 @@ class Engine implements NearbyEngine {
       historyBatches: this.#writer.batches,
       historyPending: this.#writer.pending,
       pubsub: this.#ctx.pubsub.stats,
+      ...(this.#ctx.strangers?.stats() ?? NO_STRANGERS),
     };
   }
 

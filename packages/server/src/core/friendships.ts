@@ -82,6 +82,7 @@ export class Friendships implements FriendshipsRole {
       return;
     }
     user.friends.add(friendId);
+    this.#ctx.strangers?.friendsChanged(user);
     channels.controlToUser(user, encodeFriendAdded(friendId), 'friend_added');
     if (!user.attached) return;
     const state = channels.follow(user, friendId);
@@ -96,5 +97,6 @@ export class Friendships implements FriendshipsRole {
     if (user.visible.delete(friendId)) channels.leftToUser(user, friendId, JSON.stringify(friendId), LeaveReason.UNFRIENDED);
     channels.controlToUser(user, encodeFriendRemoved(friendId), 'friend_removed');
     if (user.attached) channels.unfollow(user, friendId);
+    this.#ctx.strangers?.friendsChanged(user);
   }
 }

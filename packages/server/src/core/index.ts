@@ -1,5 +1,6 @@
 export { createNearbyEngine } from './engine.js';
 export type { NearbyEngine, NearbyEngineState, NearbyEngineStats, EngineSession, DrainOptions } from './engine.js';
+export type { StrangerStats } from './strangers.js';
 export type { NearbyEngineOptions, StrangersOptions, StrangerIdentity } from './engine-options.js';
 export type { ServerSocket } from './connection.js';
 export type { CoreCounters } from './context.js';

@@ -1,8 +1,9 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, NearbyError, decodeServerFrame, type NearbyStranger, type ServerFrame } from '@nearby/protocol';
+import { ErrorCode, NearbyError, decodeServerFrame, distanceKm, type NearbyStranger, type ServerFrame } from '@nearby/protocol';
 import type { ServerSocket } from './connection.js';
 import { createNearbyEngine, type EngineSession } from './engine.js';
+import { blockOf, cellOf, centreOf } from './geocells.js';
 import type { StrangersOptions } from './engine-options.js';
 import { MemoryPresenceRegistry } from '../adapters/memory/presence-registry.js';
 import { MemoryPubSub } from '../adapters/memory/pubsub.js';
@@ -210,6 +211,113 @@ describe('nearby people in the engine (manual timers)', () => {
     move(carol, SEOUL.lat + 0.018, SEOUL.lon);
     await settle();
     expect(dan.take()).toEqual([]);
+  });
+
+  it('takes a stranger off the list as soon as they become a friend, and lists them again when the friendship ends', async () => {
+    const { engine, timers, settle, connect } = await setUp({ refreshMs: 0, publishIntervalMs: 0, secret: 'sixteen-characters!' });
+    const carol = connect('carol');
+    const dan = connect('dan');
+    carol.send_({ type: 'init', v: 1, location: { ...SEOUL, timestamp: timers.now() }, discoverable: true });
+    dan.send_({ type: 'init', v: 1, location: { lat: 37.57, lon: 126.99, timestamp: timers.now() }, seeStrangers: true });
+    await settle();
+    const [listed] = dan.strangers();
+    expect(listed).toBeDefined();
+    dan.take();
+    await engine.friendAdded('carol', 'dan');
+    await settle();
+    const frames = dan.take();
+    expect(frames).toContainEqual({ type: 'stranger_left', id: listed!.id, reason: 'not_allowed' });
+    expect(frames.some((frame) => frame.type === 'stranger_update')).toBe(false);
+    await engine.friendRemoved('carol', 'dan');
+    await settle();
+    // No move needed: the ex-friend is a stranger again, under the same pseudonym.
+    expect(dan.strangers().map((stranger) => stranger.id)).toEqual([listed!.id]);
+  });
+
+  it('lets a stranger who stood still take the place of one who moved farther away in a full list', async () => {
+    const secret = 'sixteen-characters!';
+    const { timers, settle, connect, move } = await setUp({ maxPerViewer: 2, refreshMs: 0, publishIntervalMs: 0, secret });
+    const viewer = connect('viewer');
+    viewer.send_({ type: 'init', v: 1, location: { ...SEOUL, timestamp: timers.now() }, seeStrangers: true });
+    const near = connect('near');
+    const middle = connect('middle');
+    const far = connect('far');
+    near.send_({ type: 'init', v: 1, location: { lat: SEOUL.lat + 0.001, lon: SEOUL.lon, timestamp: timers.now() }, discoverable: true });
+    middle.send_({ type: 'init', v: 1, location: { lat: SEOUL.lat + 0.02, lon: SEOUL.lon, timestamp: timers.now() }, discoverable: true });
+    far.send_({ type: 'init', v: 1, location: { lat: SEOUL.lat + 0.03, lon: SEOUL.lon, timestamp: timers.now() }, discoverable: true });
+    await settle();
+    const name = new Map(['near', 'middle', 'far'].map((id) => [createHmac('sha256', secret).update(`viewer\u0000${id}`).digest('base64url').slice(0, 16), id]));
+    const list = new Set<string>();
+    const apply = () => {
+      for (const frame of viewer.take()) {
+        if (frame.type === 'stranger_update') for (const stranger of frame.strangers) list.add(name.get(stranger.id)!);
+        if (frame.type === 'stranger_left') list.delete(name.get(frame.id)!);
+      }
+      return [...list].sort();
+    };
+    expect(apply()).toEqual(['middle', 'near']);
+    // `near` goes beyond `far`; `far` publishes nothing, yet it is now among the nearest two.
+    timers.advance(1_000);
+    move(near, SEOUL.lat + 0.04, SEOUL.lon);
+    await settle();
+    expect(apply()).toEqual(['far', 'middle']);
+  });
+
+  it('keeps every viewer\'s list the nearest maxPerViewer as many people move in one dense area', async () => {
+    const secret = 'sixteen-characters!';
+    const maxPerViewer = 3;
+    const { engine, timers, settle, connect, move } = await setUp({ maxPerViewer, refreshMs: 0, publishIntervalMs: 0, secret });
+    // A fixed pseudo-random walk: 40 people, each discoverable and seeing strangers, in about 6 × 6 km.
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const place = () => ({ lat: SEOUL.lat + (random() - 0.5) * 0.055, lon: SEOUL.lon + (random() - 0.5) * 0.07 });
+    const people = Array.from({ length: 40 }, (_, i) => ({ id: `p${i}`, socket: connect(`p${i}`), at: place(), list: new Map<string, number>() }));
+    for (const person of people) {
+      person.socket.send_({ type: 'init', v: 1, location: { ...person.at, timestamp: timers.now() }, discoverable: true, seeStrangers: true });
+    }
+    await settle();
+    const pseudonym = (viewer: string, stranger: string) => createHmac('sha256', secret).update(`${viewer}\u0000${stranger}`).digest('base64url').slice(0, 16);
+    const expected = (viewer: (typeof people)[number]) => {
+      const block = new Set(blockOf(cellOf(viewer.at.lat, viewer.at.lon, 5)));
+      return people
+        .filter((other) => other !== viewer && block.has(cellOf(other.at.lat, other.at.lon, 5)))
+        .map((other) => {
+          const centre = centreOf(cellOf(other.at.lat, other.at.lon, 6));
+          return { id: pseudonym(viewer.id, other.id), distance: distanceKm(viewer.at, centre), limit: 8 + centre.halfDiagonalKm };
+        })
+        .filter((entry) => entry.distance <= entry.limit)
+        .sort((a, b) => a.distance - b.distance || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        .slice(0, maxPerViewer)
+        .map((entry) => entry.id)
+        .sort();
+    };
+    const check = () => {
+      for (const person of people) {
+        for (const frame of person.socket.take()) {
+          if (frame.type === 'stranger_update') for (const stranger of frame.strangers) person.list.set(stranger.id, stranger.distanceKm);
+          if (frame.type === 'stranger_left') person.list.delete(frame.id);
+        }
+        expect([...person.list.keys()].sort(), person.id).toEqual(expected(person));
+      }
+    };
+    check();
+    for (let round = 0; round < 15; round++) {
+      timers.advance(1_000);
+      for (const person of people) {
+        if (random() < 0.5) continue;
+        // Mostly short steps, sometimes a jump across the area.
+        person.at = random() < 0.2 ? place() : { lat: person.at.lat + (random() - 0.5) * 0.01, lon: person.at.lon + (random() - 0.5) * 0.012 };
+        move(person.socket, person.at.lat, person.at.lon);
+      }
+      await settle();
+      check();
+    }
+    const stats = engine.stats();
+    expect(stats.strangerViewers).toBe(40);
+    expect(stats.strangersPublished).toBe(40);
+    expect(stats.strangersKnown).toBe(40);
+    expect(stats.strangersShown).toBe(people.reduce((sum, person) => sum + person.list.size, 0));
+    expect(stats.strangerCells).toBeGreaterThanOrEqual(9);
   });
 
   it('allows one discovery frame per second per connection', async () => {

@@ -26,6 +26,20 @@ type PositionMessage = Extract<BusMessage, { k: 'sp' }>;
 type DiscoveryMessage = Extract<BusMessage, { k: 'ds' }>;
 type Opt = 'discoverable' | 'seeStrangers';
 
+/** Gauges of nearby people on one process (all 0 when the server does not offer them). */
+export interface StrangerStats {
+  /** Cell channels subscribed for local viewers. */
+  strangerCells: number;
+  /** Strangers heard of on those channels. */
+  strangersKnown: number;
+  /** Local users who see strangers (opted in, sharing, with a position). */
+  strangerViewers: number;
+  /** Entries in those viewers' lists, summed. */
+  strangersShown: number;
+  /** Discoverable local users published on a cell channel. */
+  strangersPublished: number;
+}
+
 /** What this process publishes for a discoverable user whose samples it receives. */
 export interface PublishedStranger {
   /** Channel cell last published on. */
@@ -55,8 +69,34 @@ interface StrangerRecord {
   version: number;
   /** Server time this process last heard of the stranger (for `inactive`). */
   heardAt: number;
+  /** Moved here from another cell; listeners who don't show it yet look at its next position. */
+  arrived: boolean;
   /** Local viewers whose list holds the stranger. */
   shownBy: Set<LocalUser>;
+}
+
+/** The strangers of one cell who share a display cell, and so are at one distance from any viewer. */
+interface Group {
+  lat: number;
+  lon: number;
+  halfDiagonalKm: number;
+  readonly records: Set<StrangerRecord>;
+}
+
+/**
+ * The viewers of one sub-cell of a channel cell (one more geohash character): all listen to the
+ * same block. A stranger's news is looked at by a bucket's viewers only when the bucket comes
+ * within `reachKm` of it, so a dense area costs one distance per bucket, not per viewer.
+ */
+interface Bucket {
+  readonly key: string;
+  readonly lat: number;
+  readonly lon: number;
+  readonly halfDiagonalKm: number;
+  readonly block: readonly string[];
+  readonly viewers: Set<LocalUser>;
+  /** At least the largest `horizonKm` of its viewers: raised at once, lowered when the viewers are looked at. */
+  reachKm: number;
 }
 
 /** The host's answers about one (viewer, stranger) pair. */
@@ -96,11 +136,17 @@ export interface StrangerView {
   readonly pairs: Map<string, Pair>;
   /** Distance of the farthest entry when the list is full, else infinity: a stranger farther cannot enter. */
   horizonKm: number;
+  /** The viewers of the viewer's sub-cell. */
+  bucket: Bucket;
 }
 
 interface Cell {
+  /** Local viewers whose block holds the cell (the channel is subscribed while there is one). */
   readonly viewers: Set<LocalUser>;
-  readonly records: Set<StrangerRecord>;
+  /** The strangers heard of in the cell, by display cell. */
+  readonly groups: Map<string, Group>;
+  /** The buckets of those viewers. */
+  readonly buckets: Set<Bucket>;
 }
 
 interface Candidate {
@@ -120,6 +166,7 @@ export class Strangers {
   readonly #options: ResolvedStrangersOptions;
   readonly #cells = new Map<string, Cell>();
   readonly #records = new Map<string, StrangerRecord>();
+  readonly #buckets = new Map<string, Bucket>();
   /** Channel cell → the users this process published there last (to publish again when a server starts listening). */
   readonly #publishers = new Map<string, Set<LocalUser>>();
   /** Centres of display cells seen, computed once each. */
@@ -130,9 +177,18 @@ export class Strangers {
     this.#options = options;
   }
 
-  /** Cell channels this process listens to. */
-  get cells(): number {
-    return this.#cells.size;
+  /** Gauges of nearby people on this process, counted when asked. */
+  stats(): StrangerStats {
+    let viewers = 0;
+    let shown = 0;
+    let published = 0;
+    for (const user of this.#ctx.users.values()) {
+      if (user.published !== undefined) published++;
+      if (user.strangerView === undefined) continue;
+      viewers++;
+      shown += user.strangerView.shown.size;
+    }
+    return { strangerCells: this.#cells.size, strangersKnown: this.#records.size, strangerViewers: viewers, strangersShown: shown, strangersPublished: published };
   }
 
   // ------------------------------------------------------------------ opt-ins
@@ -254,6 +310,11 @@ export class Strangers {
       this.#dropView(user);
     }
     // Turned on: the snapshot that follows starts the view; the next position publishes.
+  }
+
+  /** A friendship of the user began or ended: a friend is never shown as a stranger, and an ex-friend may be. */
+  friendsChanged(user: LocalUser): void {
+    if (user.strangerView !== undefined) this.#recompute(user);
   }
 
   /** The user's last connection here closed. */
@@ -389,17 +450,20 @@ export class Strangers {
       const cell = this.#cells.get(message.g);
       if (cell === undefined) return; // no viewer here listens to that cell
       if (record !== undefined && record.version >= message.v) return;
-      this.#heard(cell, this.#record(cell, record, message));
+      // A stranger seen where it was seen before changes no list it is not in: only those showing it look.
+      const news = record === undefined || record.arrived || record.cell !== message.g || record.displayCell !== message.c;
+      this.#heard(cell, this.#record(cell, record, message), news);
       return;
     }
     if (record === undefined || record.cell !== message.g || record.version >= message.v) return;
     const next = message.r === 'moved' && message.n !== undefined ? this.#cells.get(message.n) : undefined;
     if (next !== undefined) {
       // Into a cell a viewer here listens to: its position there follows on that channel.
-      this.#cells.get(record.cell)?.records.delete(record);
+      this.#removeRecord(record);
       record.cell = message.n!;
       record.version = message.v;
-      next.records.add(record);
+      record.arrived = true;
+      this.#addRecord(next, record);
       for (const viewer of [...record.shownBy]) this.#recompute(viewer);
       return;
     }
@@ -407,22 +471,29 @@ export class Strangers {
   }
 
   /**
-   * Rebuilds the lists the stranger's news can change: of the viewers who show the stranger, and
-   * of those listening to its cell for whom it is near enough to enter — within the radius and,
-   * when their list is full, nearer than its farthest entry. In a dense block most listeners are
-   * passed over after one distance.
+   * Updates the lists the stranger's news can change: of the viewers who show the stranger, and,
+   * when it is new here or in another display cell (`news`), of those listening to its cell for
+   * whom it is near enough to enter — within the radius and, when their list is full, no farther
+   * than its farthest entry. Buckets of viewers too far for any of them are passed over whole.
    */
-  #heard(cell: Cell, record: StrangerRecord): void {
+  #heard(cell: Cell, record: StrangerRecord, news: boolean): void {
     const now = this.#ctx.now();
     for (const viewer of [...record.shownBy]) this.#moved(viewer, record, now);
-    for (const viewer of cell.viewers) {
-      const view = viewer.strangerView;
-      const location = viewer.location;
-      if (view === undefined || location === undefined || record.shownBy.has(viewer)) continue;
-      if (record.userId === viewer.id || viewer.friends.has(record.userId)) continue;
-      const distance = distanceKm(location, record);
-      if (distance > viewer.radiusKm + record.halfDiagonalKm || distance > view.horizonKm) continue;
-      this.#enter(viewer, view, record, distance, now);
+    if (!news) return;
+    for (const bucket of cell.buckets) {
+      if (distanceKm(bucket, record) - bucket.halfDiagonalKm > bucket.reachKm) continue;
+      let reachKm = 0;
+      for (const viewer of bucket.viewers) {
+        const view = viewer.strangerView;
+        const location = viewer.location;
+        if (view === undefined || location === undefined) continue;
+        if (!record.shownBy.has(viewer) && record.userId !== viewer.id && !viewer.friends.has(record.userId)) {
+          const distance = distanceKm(location, record);
+          if (distance <= viewer.radiusKm + record.halfDiagonalKm && distance <= view.horizonKm) this.#enter(viewer, view, record, distance, now);
+        }
+        reachKm = Math.max(reachKm, view.horizonKm);
+      }
+      bucket.reachKm = reachKm;
     }
   }
 
@@ -437,6 +508,11 @@ export class Strangers {
     if (view === undefined || location === undefined || shown === undefined) return;
     const distance = distanceKm(location, record);
     if (distance > viewer.radiusKm + record.halfDiagonalKm || !view.block.includes(record.cell)) {
+      this.#recompute(viewer);
+      return;
+    }
+    // Farther away in a full list: a stranger not shown may now be nearer.
+    if (distance > shown.distance && view.shown.size >= this.#options.maxPerViewer) {
       this.#recompute(viewer);
       return;
     }
@@ -468,13 +544,17 @@ export class Strangers {
   }
 
   #updateHorizon(view: StrangerView): void {
-    if (view.shown.size < this.#options.maxPerViewer) {
-      view.horizonKm = Number.POSITIVE_INFINITY;
-      return;
+    let farthest = Number.POSITIVE_INFINITY;
+    if (view.shown.size >= this.#options.maxPerViewer) {
+      farthest = 0;
+      for (const shown of view.shown.values()) farthest = Math.max(farthest, shown.distance);
     }
-    let farthest = 0;
-    for (const shown of view.shown.values()) farthest = Math.max(farthest, shown.distance);
-    view.horizonKm = farthest;
+    this.#setHorizon(view, farthest);
+  }
+
+  #setHorizon(view: StrangerView, horizonKm: number): void {
+    view.horizonKm = horizonKm;
+    if (horizonKm > view.bucket.reachKm) view.bucket.reachKm = horizonKm;
   }
 
   /** Records what a position message says of a stranger; resolves to the record. */
@@ -491,11 +571,12 @@ export class Strangers {
         t: message.t,
         version: message.v,
         heardAt: 0,
+        arrived: false,
         shownBy: new Set(),
       };
       this.#records.set(message.u, record);
-    } else if (record.cell !== message.g) {
-      this.#cells.get(record.cell)?.records.delete(record);
+    } else if (record.cell !== message.g || record.displayCell !== message.c) {
+      this.#removeRecord(record);
     }
     record.cell = message.g;
     if (record.displayCell !== message.c) {
@@ -508,8 +589,27 @@ export class Strangers {
     record.t = message.t;
     record.version = message.v;
     record.heardAt = this.#ctx.now();
-    cell.records.add(record);
+    record.arrived = false;
+    this.#addRecord(cell, record);
     return record;
+  }
+
+  #addRecord(cell: Cell, record: StrangerRecord): void {
+    let group = cell.groups.get(record.displayCell);
+    if (group === undefined) {
+      const centre = this.#centre(record.displayCell);
+      group = { lat: centre.lat, lon: centre.lon, halfDiagonalKm: centre.halfDiagonalKm, records: new Set() };
+      cell.groups.set(record.displayCell, group);
+    }
+    group.records.add(record);
+  }
+
+  /** Out of the group of its cell and display cell, if it is there. */
+  #removeRecord(record: StrangerRecord): void {
+    const groups = this.#cells.get(record.cell)?.groups;
+    const group = groups?.get(record.displayCell);
+    if (group === undefined || !group.records.delete(record) || group.records.size > 0) return;
+    groups!.delete(record.displayCell);
   }
 
   #centre(displayCell: string): ReturnType<typeof centreOf> {
@@ -526,7 +626,7 @@ export class Strangers {
   /** The stranger is gone from this process: out of every list here with `reason`, the lists refilled. */
   #forget(record: StrangerRecord, reason: StrangerLeftReason): void {
     this.#records.delete(record.userId);
-    this.#cells.get(record.cell)?.records.delete(record);
+    this.#removeRecord(record);
     const viewers = [...record.shownBy];
     for (const viewer of viewers) {
       const shown = viewer.strangerView?.shown.get(record.userId);
@@ -572,22 +672,54 @@ export class Strangers {
   #ensureView(user: LocalUser): boolean {
     const location = user.location;
     if (!user.seeStrangers || !user.sharing || user.removed || location === undefined) return false;
-    const cell = cellOf(location.lat, location.lon, this.#options.precision);
+    const { precision } = this.#options;
+    const key = cellOf(location.lat, location.lon, precision + 1);
+    const cell = key.slice(0, precision);
     const view = user.strangerView;
     if (view === undefined) {
       const block = blockOf(cell);
-      user.strangerView = { cell, block, shown: new Map(), pairs: new Map(), horizonKm: Number.POSITIVE_INFINITY };
       for (const name of block) this.#listen(name, user);
+      const bucket = this.#join(key, block, user);
+      user.strangerView = { cell, block, shown: new Map(), pairs: new Map(), horizonKm: Number.POSITIVE_INFINITY, bucket };
+      bucket.reachKm = Number.POSITIVE_INFINITY;
       return true;
     }
-    if (view.cell === cell) return true;
+    if (view.bucket.key === key) return true;
+    if (view.cell === cell) {
+      this.#leaveBucket(view.bucket, user);
+      view.bucket = this.#join(key, view.block, user);
+      this.#setHorizon(view, view.horizonKm);
+      return true;
+    }
     // Subscribe the new cells first, then leave the old ones.
     const block = blockOf(cell);
     for (const name of block) this.#listen(name, user);
+    this.#leaveBucket(view.bucket, user);
+    view.bucket = this.#join(key, block, user);
+    this.#setHorizon(view, view.horizonKm);
     for (const name of view.block) if (!block.includes(name)) this.#unlisten(name, user);
     view.cell = cell;
     view.block = block;
     return true;
+  }
+
+  /** Puts the viewer in the bucket of sub-cell `key`, made and added to the cells of `block` when new. */
+  #join(key: string, block: readonly string[], viewer: LocalUser): Bucket {
+    let bucket = this.#buckets.get(key);
+    if (bucket === undefined) {
+      const centre = centreOf(key);
+      bucket = { key, lat: centre.lat, lon: centre.lon, halfDiagonalKm: centre.halfDiagonalKm, block, viewers: new Set(), reachKm: 0 };
+      this.#buckets.set(key, bucket);
+      for (const name of block) this.#cells.get(name)?.buckets.add(bucket);
+    }
+    bucket.viewers.add(viewer);
+    return bucket;
+  }
+
+  #leaveBucket(bucket: Bucket, viewer: LocalUser): void {
+    if (!bucket.viewers.delete(viewer) || bucket.viewers.size > 0) return;
+    this.#buckets.delete(bucket.key);
+    for (const name of bucket.block) this.#cells.get(name)?.buckets.delete(bucket);
   }
 
   /** Ends the user's view: no more stranger frames (the client empties its list itself). */
@@ -597,6 +729,7 @@ export class Strangers {
     user.strangerView = undefined;
     for (const shown of view.shown.values()) shown.record.shownBy.delete(user);
     view.shown.clear();
+    this.#leaveBucket(view.bucket, user);
     for (const name of view.block) this.#unlisten(name, user);
     for (const connection of user.connections) connection.queue.clearStrangers();
   }
@@ -605,7 +738,7 @@ export class Strangers {
   #listen(name: string, viewer: LocalUser): void {
     let cell = this.#cells.get(name);
     if (cell === undefined) {
-      const created: Cell = { viewers: new Set(), records: new Set() };
+      const created: Cell = { viewers: new Set(), groups: new Map(), buckets: new Set() };
       cell = created;
       this.#cells.set(name, created);
       const { channels } = this.#ctx;
@@ -628,7 +761,9 @@ export class Strangers {
     if (cell === undefined || !cell.viewers.delete(viewer) || cell.viewers.size > 0) return;
     this.#cells.delete(name);
     // Nobody here hears of them any longer.
-    for (const record of cell.records) if (this.#records.get(record.userId) === record) this.#records.delete(record.userId);
+    for (const group of cell.groups.values()) {
+      for (const record of group.records) if (this.#records.get(record.userId) === record) this.#records.delete(record.userId);
+    }
     this.#ctx.channels.unsubscribeRaw(this.#options.channelPrefix + name);
   }
 
@@ -642,26 +777,30 @@ export class Strangers {
     const location = viewer.location;
     if (view === undefined || location === undefined) return;
     const now = this.#ctx.now();
-    // In range first, by distance alone: the host's answers and the pseudonyms (an HMAC each) are
-    // only needed for the nearest, so a dense block costs one distance per stranger, not a pair.
-    const inRange: Array<{ record: StrangerRecord; distance: number }> = [];
+    // In range first, one distance per display cell (its strangers share it): the host's answers
+    // and the pseudonyms (an HMAC each) are only needed for the nearest.
+    const inRange: Array<{ group: Group; distance: number }> = [];
+    const groupsInRange = new Set<Group>();
     for (const name of view.block) {
       const cell = this.#cells.get(name);
       if (cell === undefined) continue;
-      for (const record of cell.records) {
-        if (record.userId === viewer.id || viewer.friends.has(record.userId)) continue;
-        const distance = distanceKm(location, record);
-        if (distance > viewer.radiusKm + record.halfDiagonalKm) continue;
-        inRange.push({ record, distance });
+      for (const group of cell.groups.values()) {
+        const distance = distanceKm(location, group);
+        if (distance > viewer.radiusKm + group.halfDiagonalKm) continue;
+        inRange.push({ group, distance });
+        groupsInRange.add(group);
       }
     }
     inRange.sort((a, b) => a.distance - b.distance);
-    const inRangeIds = new Set<string>();
-    for (const { record } of inRange) inRangeIds.add(record.userId);
+    const isCandidate = (record: StrangerRecord): boolean => record.userId !== viewer.id && !viewer.friends.has(record.userId);
+    const stillInRange = (record: StrangerRecord): boolean => {
+      const group = this.#cells.get(record.cell)?.groups.get(record.displayCell);
+      return group !== undefined && groupsInRange.has(group) && group.records.has(record) && isCandidate(record);
+    };
     /** Shown strangers still in range whose host answer is being renewed: kept as they are meanwhile, not updated. */
     const held = new Set<string>();
-    for (const strangerId of view.shown.keys()) {
-      if (!inRangeIds.has(strangerId)) continue;
+    for (const [strangerId, shown] of view.shown) {
+      if (!stillInRange(shown.record)) continue;
       const pair = view.pairs.get(strangerId);
       if (pair !== undefined && (pair.allowed === undefined || now >= pair.until) && this.#pair(viewer, view, strangerId, now) === undefined) held.add(strangerId);
     }
@@ -670,32 +809,34 @@ export class Strangers {
     // Answers still being asked for: the walk stops once they and the chosen could fill the list
     // (each answer rebuilds it), so the host is asked about the nearest, not about everyone.
     let asking = 0;
-    // Walk outwards a group of equal distances at a time (strangers of one display cell share
-    // it), ties by id, until the list is full.
+    // Walk outwards a distance at a time (display cells at one distance together), ties by id,
+    // until the list is full.
     for (let i = 0; i < inRange.length && chosen.length + asking < room; ) {
       let j = i + 1;
       while (j < inRange.length && inRange[j]!.distance === inRange[i]!.distance) j++;
-      const group: Candidate[] = [];
+      const tied: Candidate[] = [];
       for (let k = i; k < j; k++) {
-        const { record, distance } = inRange[k]!;
-        if (held.has(record.userId)) continue;
-        const pair = this.#pair(viewer, view, record.userId, now);
-        if (pair === undefined) asking++;
-        else if (pair.allowed) group.push({ record, pair, distance });
+        const { group, distance } = inRange[k]!;
+        for (const record of group.records) {
+          if (held.has(record.userId) || !isCandidate(record)) continue;
+          const pair = this.#pair(viewer, view, record.userId, now);
+          if (pair === undefined) asking++;
+          else if (pair.allowed) tied.push({ record, pair, distance });
+        }
       }
-      group.sort((a, b) => (a.pair.id < b.pair.id ? -1 : a.pair.id > b.pair.id ? 1 : 0));
-      for (const candidate of group) if (chosen.length < room) chosen.push(candidate);
+      tied.sort((a, b) => (a.pair.id < b.pair.id ? -1 : a.pair.id > b.pair.id ? 1 : 0));
+      for (const candidate of tied) if (chosen.length < room) chosen.push(candidate);
       i = j;
     }
     // The farthest distance a stranger may have and still enter the full list (see #heard).
-    view.horizonKm = chosen.length < room ? Number.POSITIVE_INFINITY : chosen[chosen.length - 1]!.distance;
+    this.#setHorizon(view, chosen.length < room ? Number.POSITIVE_INFINITY : chosen[chosen.length - 1]!.distance);
     const keep = new Set<string>(held);
     for (const candidate of chosen) keep.add(candidate.record.userId);
     for (const [strangerId, shown] of [...view.shown]) {
       if (keep.has(strangerId)) continue;
       let reason: StrangerLeftReason;
       if (viewer.friends.has(strangerId) || view.pairs.get(strangerId)?.allowed === false) reason = StrangerLeftReason.NOT_ALLOWED;
-      else if (inRangeIds.has(strangerId)) reason = StrangerLeftReason.DISPLACED;
+      else if (stillInRange(shown.record)) reason = StrangerLeftReason.DISPLACED;
       else reason = StrangerLeftReason.OUT_OF_RANGE;
       this.#leave(viewer, shown, reason);
     }

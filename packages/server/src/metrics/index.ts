@@ -88,6 +88,11 @@ const GAUGES: ReadonlyArray<readonly [name: string, help: string, read: (stats: 
   ['users', 'Distinct users with an initialised connection on this process.', (s) => s.users],
   ['channels', 'Pub/Sub channels this process follows.', (s) => s.channels],
   ['history_pending_samples', 'Samples queued or in flight to the history store.', (s) => s.historyPending],
+  ['stranger_cells', 'Geohash cell channels subscribed for local viewers of nearby people.', (s) => s.strangerCells],
+  ['strangers_known', 'Discoverable people heard of on those cell channels.', (s) => s.strangersKnown],
+  ['stranger_viewers', 'Local users who see nearby people.', (s) => s.strangerViewers],
+  ['strangers_shown', 'Entries in the nearby-people lists of local viewers, summed.', (s) => s.strangersShown],
+  ['strangers_published', 'Discoverable local users published on a cell channel.', (s) => s.strangersPublished],
 ];
 
 const ADAPTERS: readonly AdapterName[] = ['cache', 'pubsub', 'history', 'settings', 'presence', 'friends'];
