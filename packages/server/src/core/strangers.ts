@@ -528,15 +528,24 @@ export class Strangers {
 
   /** A stranger not in the viewer's list came near enough to enter it: it takes the farthest entry's place when the list is full. */
   #enter(viewer: LocalUser, view: StrangerView, record: StrangerRecord, distance: number, now: number): void {
-    const pair = this.#pair(viewer, view, record.userId, now);
-    if (pair === undefined || !pair.allowed) return; // an answer still to come rebuilds the list
-    if (view.shown.size >= this.#options.maxPerViewer) {
-      let farthest: Shown | undefined;
+    const { canSee, identify, maxPerViewer } = this.#options;
+    let farthest: Shown | undefined;
+    if (view.shown.size >= maxPerViewer) {
       for (const shown of view.shown.values()) {
         if (farthest === undefined || shown.distance > farthest.distance || (shown.distance === farthest.distance && shown.pair.id > farthest.pair.id)) farthest = shown;
       }
-      if (farthest === undefined) return;
-      if (farthest.distance < distance || (farthest.distance === distance && farthest.pair.id < pair.id)) return;
+      if (farthest === undefined || farthest.distance < distance) return;
+      if (farthest.distance === distance) {
+        // A tie is settled by id; without host hooks the pseudonym decides before any pair is kept.
+        const known = view.pairs.get(record.userId);
+        const id = known?.id ?? (canSee === undefined && identify === undefined ? this.pseudonym(viewer.id, record.userId) : undefined);
+        if (id !== undefined && farthest.pair.id < id) return;
+      }
+    }
+    const pair = this.#pair(viewer, view, record.userId, now);
+    if (pair === undefined || !pair.allowed) return; // an answer still to come rebuilds the list
+    if (farthest !== undefined) {
+      if (farthest.distance === distance && farthest.pair.id < pair.id) return;
       this.#leave(viewer, farthest, StrangerLeftReason.DISPLACED);
     }
     this.#show(viewer, view, { record, pair, distance }, now);
@@ -809,23 +818,34 @@ export class Strangers {
     // Answers still being asked for: the walk stops once they and the chosen could fill the list
     // (each answer rebuilds it), so the host is asked about the nearest, not about everyone.
     let asking = 0;
+    const open = this.#options.canSee === undefined && this.#options.identify === undefined;
     // Walk outwards a distance at a time (display cells at one distance together), ties by id,
     // until the list is full.
     for (let i = 0; i < inRange.length && chosen.length + asking < room; ) {
       let j = i + 1;
       while (j < inRange.length && inRange[j]!.distance === inRange[i]!.distance) j++;
-      const tied: Candidate[] = [];
+      const tied: Array<{ record: StrangerRecord; distance: number; id: string; pair: Pair | undefined }> = [];
       for (let k = i; k < j; k++) {
         const { group, distance } = inRange[k]!;
         for (const record of group.records) {
           if (held.has(record.userId) || !isCandidate(record)) continue;
+          const known = view.pairs.get(record.userId);
+          if (open && known === undefined) {
+            // Without host hooks every stranger is allowed: a pair is kept only for those chosen,
+            // so a crowded display cell costs a pseudonym each, not a record per viewer.
+            tied.push({ record, distance, id: this.pseudonym(viewer.id, record.userId), pair: undefined });
+            continue;
+          }
           const pair = this.#pair(viewer, view, record.userId, now);
           if (pair === undefined) asking++;
-          else if (pair.allowed) tied.push({ record, pair, distance });
+          else if (pair.allowed) tied.push({ record, distance, id: pair.id, pair });
         }
       }
-      tied.sort((a, b) => (a.pair.id < b.pair.id ? -1 : a.pair.id > b.pair.id ? 1 : 0));
-      for (const candidate of tied) if (chosen.length < room) chosen.push(candidate);
+      tied.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      for (const { record, distance, pair } of tied) {
+        if (chosen.length >= room) break;
+        chosen.push({ record, distance, pair: pair ?? this.#pair(viewer, view, record.userId, now)! });
+      }
       i = j;
     }
     // The farthest distance a stranger may have and still enter the full list (see #heard).
