@@ -147,8 +147,9 @@ describe('nearby people on one server (raw frames)', () => {
     const viewer = await peer('viewer');
     await join(viewer, ORIGIN, { seeStrangers: true });
     const strangers: RawPeer[] = [];
-    // 0.7 km apart northwards: each in its own display cell (about 0.61 km tall here).
-    for (const [i, km] of [1.4, 2.1, 2.8, 3.5].entries()) {
+    // 1 km apart northwards: each in its own display cell (about 0.61 km tall here) and its own
+    // distance band (the list is ordered by the whole km shown).
+    for (const [i, km] of [1.5, 2.5, 3.5, 4.5].entries()) {
       const p = await peer(`s${i}`);
       strangers.push(p);
       await join(p, offsetKm(ORIGIN, km), { discoverable: true });
@@ -160,7 +161,7 @@ describe('nearby people on one server (raw frames)', () => {
 
     // A nearer stranger: the farthest of the three leaves, displaced.
     const near = await peer('near');
-    await join(near, offsetKm(ORIGIN, 0.7), { discoverable: true });
+    await join(near, offsetKm(ORIGIN, 0.5), { discoverable: true });
     const left = await viewer.waitFor((f) => f.type === 'stranger_left');
     expect(left).toEqual({ type: 'stranger_left', id: pseudonym('viewer', 's2'), reason: StrangerLeftReason.DISPLACED });
     await viewer.sync();

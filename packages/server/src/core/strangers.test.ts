@@ -263,6 +263,35 @@ describe('nearby people in the engine (manual timers)', () => {
     expect(apply()).toEqual(['far', 'middle']);
   });
 
+  it('chooses among people of one display cell by a rank that stays the same for the viewer', async () => {
+    const { timers, settle, connect, move } = await setUp({ maxPerViewer: 2, refreshMs: 0, publishIntervalMs: 0 });
+    const viewer = connect('viewer');
+    viewer.send_({ type: 'init', v: 1, location: { lat: SEOUL.lat + 0.02, lon: SEOUL.lon, timestamp: timers.now() }, seeStrangers: true });
+    const crowd = Array.from({ length: 6 }, (_, i) => connect(`crowd-${i}`));
+    crowd.forEach((socket, i) =>
+      socket.send_({ type: 'init', v: 1, location: { lat: SEOUL.lat + i * 0.0001, lon: SEOUL.lon, timestamp: timers.now() }, discoverable: true }),
+    );
+    await settle();
+    const list = new Set<string>();
+    const apply = () => {
+      for (const frame of viewer.take()) {
+        if (frame.type === 'stranger_update') for (const stranger of frame.strangers) list.add(stranger.id);
+        if (frame.type === 'stranger_left') list.delete(frame.id);
+      }
+      return [...list].sort();
+    };
+    const first = apply();
+    expect(first).toHaveLength(2);
+    // The viewer walks (each step rebuilds the list) and the crowd shuffles within its cell: the same two stay.
+    for (let step = 1; step <= 4; step++) {
+      timers.advance(1_000);
+      move(viewer, SEOUL.lat + 0.02 + step * 0.0015, SEOUL.lon);
+      crowd.forEach((socket, i) => move(socket, SEOUL.lat + ((i + step) % 6) * 0.0001, SEOUL.lon));
+      await settle();
+      expect(apply()).toEqual(first);
+    }
+  });
+
   it('keeps every viewer\'s list the nearest maxPerViewer as many people move in one dense area', async () => {
     const secret = 'sixteen-characters!';
     const maxPerViewer = 3;
@@ -277,19 +306,19 @@ describe('nearby people in the engine (manual timers)', () => {
     }
     await settle();
     const pseudonym = (viewer: string, stranger: string) => createHmac('sha256', secret).update(`${viewer}\u0000${stranger}`).digest('base64url').slice(0, 16);
-    const expected = (viewer: (typeof people)[number]) => {
+    // The nearest maxPerViewer by distance band (the whole km shown): everyone in a band before
+    // the cut is listed, and the rest are in the cut's band (which of them is the server's choice).
+    const candidates = (viewer: (typeof people)[number]) => {
       const block = new Set(blockOf(cellOf(viewer.at.lat, viewer.at.lon, 5)));
       return people
         .filter((other) => other !== viewer && block.has(cellOf(other.at.lat, other.at.lon, 5)))
         .map((other) => {
           const centre = centreOf(cellOf(other.at.lat, other.at.lon, 6));
-          return { id: pseudonym(viewer.id, other.id), distance: distanceKm(viewer.at, centre), limit: 8 + centre.halfDiagonalKm };
+          const exact = distanceKm(viewer.at, centre);
+          return { id: pseudonym(viewer.id, other.id), exact, distance: Math.ceil(exact), limit: 8 + centre.halfDiagonalKm };
         })
-        .filter((entry) => entry.distance <= entry.limit)
-        .sort((a, b) => a.distance - b.distance || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-        .slice(0, maxPerViewer)
-        .map((entry) => entry.id)
-        .sort();
+        .filter((entry) => entry.exact <= entry.limit)
+        .sort((a, b) => a.distance - b.distance);
     };
     const check = () => {
       for (const person of people) {
@@ -297,7 +326,15 @@ describe('nearby people in the engine (manual timers)', () => {
           if (frame.type === 'stranger_update') for (const stranger of frame.strangers) person.list.set(stranger.id, stranger.distanceKm);
           if (frame.type === 'stranger_left') person.list.delete(frame.id);
         }
-        expect([...person.list.keys()].sort(), person.id).toEqual(expected(person));
+        const all = candidates(person);
+        const listed = [...person.list.keys()];
+        expect(listed.length, person.id).toBe(Math.min(maxPerViewer, all.length));
+        if (all.length === 0) continue;
+        const cut = all[Math.min(maxPerViewer, all.length) - 1]!.distance;
+        const nearer = all.filter((entry) => entry.distance < cut).map((entry) => entry.id);
+        const atCut = new Set(all.filter((entry) => entry.distance === cut).map((entry) => entry.id));
+        for (const id of nearer) expect(listed, person.id).toContain(id);
+        for (const id of listed) expect(nearer.includes(id) || atCut.has(id), person.id).toBe(true);
       }
     };
     check();
@@ -305,8 +342,9 @@ describe('nearby people in the engine (manual timers)', () => {
       timers.advance(1_000);
       for (const person of people) {
         if (random() < 0.5) continue;
-        // Mostly short steps, sometimes a jump across the area.
-        person.at = random() < 0.2 ? place() : { lat: person.at.lat + (random() - 0.5) * 0.01, lon: person.at.lon + (random() - 0.5) * 0.012 };
+        // Mostly steps of 170–550 m (beyond the 100 m after which a viewer's list is rebuilt), sometimes a jump across the area.
+        const step = () => (random() < 0.5 ? -1 : 1) * (0.0015 + random() * 0.0035);
+        person.at = random() < 0.2 ? place() : { lat: person.at.lat + step(), lon: person.at.lon + (random() - 0.5) * 0.012 };
         move(person.socket, person.at.lat, person.at.lon);
       }
       await settle();

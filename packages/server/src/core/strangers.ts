@@ -12,6 +12,7 @@ import type { EngineConnection, EngineContext } from './context.js';
 import type { ResolvedStrangersOptions } from './engine-options.js';
 import { encodeDiscoveryState } from './frames.js';
 import { blockOf, cellOf, centreOf } from './geocells.js';
+import { rankKeyOf, rankOf, type RankKey } from './stranger-rank.js';
 import type { LocalUser, Position } from './local-user.js';
 
 /** `updatedAt` of a stranger is the time of their last move rounded down to this. */
@@ -20,6 +21,12 @@ const TIME_BUCKET_MS = 30_000;
 const RECOVERY_GRACE_MS = 5_000;
 /** At most one `discovery` frame per connection per this long. */
 const DISCOVERY_INTERVAL_MS = 1_000;
+/**
+ * A viewer's own move rebuilds its list once it is this far from where the list was last built
+ * (or in another sub-cell): entries are whole km and display-cell centres, so a smaller step
+ * would cost a rebuild per sample for nothing a viewer could see.
+ */
+export const REBUILD_STEP_KM = 0.1;
 
 type StrangerMessage = Extract<BusMessage, { k: 'sp' | 'sx' | 'sq' }>;
 type PositionMessage = Extract<BusMessage, { k: 'sp' }>;
@@ -116,7 +123,9 @@ interface Pair {
 interface Shown {
   record: StrangerRecord;
   pair: Pair;
-  /** Distance from the viewer to the stranger's display cell centre when last placed in the list, km. */
+  /** Order among strangers of one distance band (see stranger-rank.ts). */
+  rank: number;
+  /** Distance band when last placed in the list: the distance to the display cell's centre rounded up, km (what `distanceKm` says). */
   distance: number;
   /** The entry as it stands now, and as last written to the viewer's devices. */
   entry: string;
@@ -134,10 +143,15 @@ export interface StrangerView {
   readonly shown: Map<string, Shown>;
   /** Stranger user id → the host's answers about this viewer seeing them. */
   readonly pairs: Map<string, Pair>;
-  /** Distance of the farthest entry when the list is full, else infinity: a stranger farther cannot enter. */
+  /** Band of the farthest entry when the list is full, else infinity: a stranger farther cannot enter. */
   horizonKm: number;
   /** The viewers of the viewer's sub-cell. */
   bucket: Bucket;
+  /** Where the viewer was when the list was last rebuilt. */
+  builtAt: { lat: number; lon: number } | undefined;
+  /** The entry a nearer stranger would displace, when known (forgotten on every change of the list). */
+  farthest: Shown | undefined;
+  readonly rankKey: RankKey;
 }
 
 interface Cell {
@@ -152,7 +166,9 @@ interface Cell {
 interface Candidate {
   record: StrangerRecord;
   pair: Pair;
+  /** Distance band, km. */
   distance: number;
+  rank: number;
 }
 
 /**
@@ -489,7 +505,7 @@ export class Strangers {
         if (view === undefined || location === undefined) continue;
         if (!record.shownBy.has(viewer) && record.userId !== viewer.id && !viewer.friends.has(record.userId)) {
           const distance = distanceKm(location, record);
-          if (distance <= viewer.radiusKm + record.halfDiagonalKm && distance <= view.horizonKm) this.#enter(viewer, view, record, distance, now);
+          if (distance <= viewer.radiusKm + record.halfDiagonalKm && distance <= view.horizonKm) this.#enter(viewer, view, record, bandOf(distance), now);
         }
         reachKm = Math.max(reachKm, view.horizonKm);
       }
@@ -506,12 +522,13 @@ export class Strangers {
     const location = viewer.location;
     const shown = view?.shown.get(record.userId);
     if (view === undefined || location === undefined || shown === undefined) return;
-    const distance = distanceKm(location, record);
-    if (distance > viewer.radiusKm + record.halfDiagonalKm || !view.block.includes(record.cell)) {
+    const exact = distanceKm(location, record);
+    if (exact > viewer.radiusKm + record.halfDiagonalKm || !view.block.includes(record.cell)) {
       this.#recompute(viewer);
       return;
     }
-    // Farther away in a full list: a stranger not shown may now be nearer.
+    const distance = bandOf(exact);
+    // In a farther band of a full list: a stranger not shown may now come before it.
     if (distance > shown.distance && view.shown.size >= this.#options.maxPerViewer) {
       this.#recompute(viewer);
       return;
@@ -522,33 +539,26 @@ export class Strangers {
       this.#recompute(viewer);
       return;
     }
-    this.#show(viewer, view, { record, pair, distance }, now);
+    this.#show(viewer, view, { record, pair, distance, rank: shown.rank }, now);
     this.#updateHorizon(view);
   }
 
   /** A stranger not in the viewer's list came near enough to enter it: it takes the farthest entry's place when the list is full. */
   #enter(viewer: LocalUser, view: StrangerView, record: StrangerRecord, distance: number, now: number): void {
-    const { canSee, identify, maxPerViewer } = this.#options;
+    const rank = rankOf(view.rankKey, record.userId);
     let farthest: Shown | undefined;
-    if (view.shown.size >= maxPerViewer) {
-      for (const shown of view.shown.values()) {
-        if (farthest === undefined || shown.distance > farthest.distance || (shown.distance === farthest.distance && shown.pair.id > farthest.pair.id)) farthest = shown;
+    if (view.shown.size >= this.#options.maxPerViewer) {
+      farthest = view.farthest;
+      if (farthest === undefined) {
+        for (const shown of view.shown.values()) if (farthest === undefined || after(shown, farthest)) farthest = shown;
+        view.farthest = farthest;
       }
-      if (farthest === undefined || farthest.distance < distance) return;
-      if (farthest.distance === distance) {
-        // A tie is settled by id; without host hooks the pseudonym decides before any pair is kept.
-        const known = view.pairs.get(record.userId);
-        const id = known?.id ?? (canSee === undefined && identify === undefined ? this.pseudonym(viewer.id, record.userId) : undefined);
-        if (id !== undefined && farthest.pair.id < id) return;
-      }
+      if (farthest === undefined || !after(farthest, { distance, rank, record })) return;
     }
     const pair = this.#pair(viewer, view, record.userId, now);
     if (pair === undefined || !pair.allowed) return; // an answer still to come rebuilds the list
-    if (farthest !== undefined) {
-      if (farthest.distance === distance && farthest.pair.id < pair.id) return;
-      this.#leave(viewer, farthest, StrangerLeftReason.DISPLACED);
-    }
-    this.#show(viewer, view, { record, pair, distance }, now);
+    if (farthest !== undefined) this.#leave(viewer, farthest, StrangerLeftReason.DISPLACED);
+    this.#show(viewer, view, { record, pair, distance, rank }, now);
     this.#updateHorizon(view);
   }
 
@@ -663,7 +673,12 @@ export class Strangers {
 
   /** The viewer moved (own sample, or a position of theirs heard from another process). */
   viewerMoved(user: LocalUser): void {
-    if (this.#ensureView(user)) this.#recompute(user);
+    const before = user.strangerView?.bucket;
+    if (!this.#ensureView(user)) return;
+    const view = user.strangerView!;
+    const location = user.location!;
+    if (view.bucket === before && view.builtAt !== undefined && distanceKm(view.builtAt, location) < REBUILD_STEP_KM) return;
+    this.#recompute(user);
   }
 
   /** A snapshot emptied the user's strangers list on every device: send the list afresh. */
@@ -672,6 +687,7 @@ export class Strangers {
     if (view !== undefined) {
       for (const shown of view.shown.values()) shown.record.shownBy.delete(user);
       view.shown.clear();
+      view.farthest = undefined;
     }
     if (this.#ensureView(user)) this.#recompute(user);
     else this.#dropView(user);
@@ -689,7 +705,17 @@ export class Strangers {
       const block = blockOf(cell);
       for (const name of block) this.#listen(name, user);
       const bucket = this.#join(key, block, user);
-      user.strangerView = { cell, block, shown: new Map(), pairs: new Map(), horizonKm: Number.POSITIVE_INFINITY, bucket };
+      user.strangerView = {
+        cell,
+        block,
+        shown: new Map(),
+        pairs: new Map(),
+        horizonKm: Number.POSITIVE_INFINITY,
+        bucket,
+        builtAt: undefined,
+        farthest: undefined,
+        rankKey: rankKeyOf(this.#options.secret, user.id),
+      };
       bucket.reachKm = Number.POSITIVE_INFINITY;
       return true;
     }
@@ -779,13 +805,14 @@ export class Strangers {
   /**
    * Rebuilds one viewer's list: the strangers of its block that the host lets it see, that are
    * not itself nor its friends, whose display cell's centre is within the radius plus half the
-   * cell's diagonal; the nearest `maxPerViewer` of them, ties by id. Sends what changed.
+   * cell's diagonal; the nearest `maxPerViewer` of them, ties by rank. Sends what changed.
    */
   #recompute(viewer: LocalUser): void {
     const view = viewer.strangerView;
     const location = viewer.location;
     if (view === undefined || location === undefined) return;
     const now = this.#ctx.now();
+    view.builtAt = { lat: location.lat, lon: location.lon };
     // In range first, one distance per display cell (its strangers share it): the host's answers
     // and the pseudonyms (an HMAC each) are only needed for the nearest.
     const inRange: Array<{ group: Group; distance: number }> = [];
@@ -794,9 +821,9 @@ export class Strangers {
       const cell = this.#cells.get(name);
       if (cell === undefined) continue;
       for (const group of cell.groups.values()) {
-        const distance = distanceKm(location, group);
-        if (distance > viewer.radiusKm + group.halfDiagonalKm) continue;
-        inRange.push({ group, distance });
+        const exact = distanceKm(location, group);
+        if (exact > viewer.radiusKm + group.halfDiagonalKm) continue;
+        inRange.push({ group, distance: bandOf(exact) });
         groupsInRange.add(group);
       }
     }
@@ -819,32 +846,38 @@ export class Strangers {
     // (each answer rebuilds it), so the host is asked about the nearest, not about everyone.
     let asking = 0;
     const open = this.#options.canSee === undefined && this.#options.identify === undefined;
-    // Walk outwards a distance at a time (display cells at one distance together), ties by id,
-    // until the list is full.
+    // Walk outwards a band at a time (display cells of one band together), ties by the viewer's
+    // rank of each stranger, until the list is full.
     for (let i = 0; i < inRange.length && chosen.length + asking < room; ) {
       let j = i + 1;
       while (j < inRange.length && inRange[j]!.distance === inRange[i]!.distance) j++;
-      const tied: Array<{ record: StrangerRecord; distance: number; id: string; pair: Pair | undefined }> = [];
+      // The best `need` of the band, kept sorted as they come: a crowded band costs a rank per
+      // stranger and a comparison with the worst kept, not a sort of everyone in it.
+      const need = room - chosen.length;
+      const best: Array<{ record: StrangerRecord; distance: number; rank: number; pair: Pair | undefined }> = [];
       for (let k = i; k < j; k++) {
         const { group, distance } = inRange[k]!;
         for (const record of group.records) {
           if (held.has(record.userId) || !isCandidate(record)) continue;
-          const known = view.pairs.get(record.userId);
-          if (open && known === undefined) {
-            // Without host hooks every stranger is allowed: a pair is kept only for those chosen,
-            // so a crowded display cell costs a pseudonym each, not a record per viewer.
-            tied.push({ record, distance, id: this.pseudonym(viewer.id, record.userId), pair: undefined });
-            continue;
+          const rank = rankOf(view.rankKey, record.userId);
+          let pair: Pair | undefined;
+          // Without host hooks every stranger is allowed: a pair (and its pseudonym) is made only
+          // for those chosen.
+          if (!open || view.pairs.has(record.userId)) {
+            pair = this.#pair(viewer, view, record.userId, now);
+            if (pair === undefined) asking++;
+            if (pair === undefined || !pair.allowed) continue;
           }
-          const pair = this.#pair(viewer, view, record.userId, now);
-          if (pair === undefined) asking++;
-          else if (pair.allowed) tied.push({ record, distance, id: pair.id, pair });
+          const candidate = { record, distance, rank, pair };
+          if (best.length >= need && !after(best[best.length - 1]!, candidate)) continue;
+          let at = best.length;
+          while (at > 0 && after(best[at - 1]!, candidate)) at--;
+          best.splice(at, 0, candidate);
+          if (best.length > need) best.pop();
         }
       }
-      tied.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      for (const { record, distance, pair } of tied) {
-        if (chosen.length >= room) break;
-        chosen.push({ record, distance, pair: pair ?? this.#pair(viewer, view, record.userId, now)! });
+      for (const { record, distance, rank, pair } of best) {
+        chosen.push({ record, distance, rank, pair: pair ?? this.#pair(viewer, view, record.userId, now)! });
       }
       i = j;
     }
@@ -944,13 +977,14 @@ export class Strangers {
 
   /** Queues a candidate's entry: at once when new, otherwise when changed and at most once per `refreshMs`. */
   #show(viewer: LocalUser, view: StrangerView, candidate: Candidate, now: number): void {
-    const { record, pair } = candidate;
+    const { record, pair, rank } = candidate;
     const entry =
-      `{"id":${pair.idJson},"lat":${record.lat},"lon":${record.lon},"distanceKm":${Math.ceil(candidate.distance)},` +
+      `{"id":${pair.idJson},"lat":${record.lat},"lon":${record.lon},"distanceKm":${candidate.distance},` +
       `"updatedAt":${record.t}${pair.displayJson === undefined ? '' : `,"display":${pair.displayJson}`}}`;
     let shown = view.shown.get(record.userId);
+    if (shown === undefined || shown.distance !== candidate.distance) view.farthest = undefined;
     if (shown === undefined) {
-      shown = { record, pair, distance: candidate.distance, entry, sent: entry, sentAt: now, refreshing: false };
+      shown = { record, pair, rank, distance: candidate.distance, entry, sent: entry, sentAt: now, refreshing: false };
       view.shown.set(record.userId, shown);
       record.shownBy.add(viewer);
       this.#write(viewer, pair.id, entry);
@@ -996,6 +1030,7 @@ export class Strangers {
     const view = viewer.strangerView;
     if (view === undefined) return;
     view.shown.delete(shown.record.userId);
+    view.farthest = undefined;
     shown.record.shownBy.delete(viewer);
     for (const connection of viewer.connections) {
       if (connection.phase === 'ready') connection.queue.strangerLeft(shown.pair.id, shown.pair.idJson, reason);
@@ -1012,4 +1047,20 @@ export function refuseDiscovery(connection: EngineConnection, frame: { discovera
     connection.sendError(ErrorCode.NOT_ALLOWED, 'this server does not offer nearby people', { frameType });
   }
   if (frameType === 'discovery') connection.queue.control(encodeDiscoveryState(false, false), 'discovery_state');
+}
+
+/**
+ * The order of a viewer's list is by distance band — the whole km the viewer is shown, rounded
+ * up — then by the viewer's rank of the stranger: small moves of the viewer near a cell's edge
+ * do not swap whole lists between two display cells a few metres apart in distance.
+ */
+function bandOf(distanceKm: number): number {
+  return Math.ceil(distanceKm);
+}
+
+/** Whether `a` comes after `b` in a viewer's list: in a farther band, or in the same one and of a higher rank (then by user id). */
+function after(a: { distance: number; rank: number; record: StrangerRecord }, b: { distance: number; rank: number; record: StrangerRecord }): boolean {
+  if (a.distance !== b.distance) return a.distance > b.distance;
+  if (a.rank !== b.rank) return a.rank > b.rank;
+  return a.record.userId > b.record.userId;
 }

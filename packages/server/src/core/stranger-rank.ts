@@ -1,0 +1,30 @@
+import { createHmac } from 'node:crypto';
+
+// Strangers at one distance from a viewer (the people of one display cell) are ordered by a rank
+// only the server can compute: a hash of the stranger's user id keyed per viewer by the secret.
+// It is stable for the viewer, differs between viewers, and costs a few arithmetic operations —
+// a crowded cell is ranked without an HMAC per stranger.
+
+/** A viewer's rank key: 64 bits of HMAC-SHA256(secret, "rank" + NUL + viewerId). */
+export type RankKey = readonly [number, number];
+
+export function rankKeyOf(secret: string, viewerId: string): RankKey {
+  const digest = createHmac('sha256', secret).update(`rank\u0000${viewerId}`).digest();
+  return [digest.readUInt32LE(0), digest.readUInt32LE(4)];
+}
+
+/** The stranger's rank for the viewer whose key this is: FNV-1a over the id's code units, seeded and finalised with the key. */
+export function rankOf(key: RankKey, strangerId: string): number {
+  let hash = (key[0] ^ 0x811c9dc5) >>> 0;
+  for (let i = 0; i < strangerId.length; i++) {
+    hash ^= strangerId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  hash ^= key[1];
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return hash >>> 0;
+}
