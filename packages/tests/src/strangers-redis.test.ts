@@ -1,11 +1,11 @@
-import { createHmac } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { StrangerLeftReason, type NearbyStranger, type ServerFrame } from '@nearby/protocol';
+import { StrangerLeftReason, type ServerFrame } from '@nearby/protocol';
 import { StaticDiscovery } from '@nearby/server';
 import { ShardedRedisPubSub, createRedisAdapters, type RedisAdapters } from '@nearby/server/redis';
 import { RedisServerProcess, redisAvailable } from './helpers/redis-server.js';
 import { startServer, TestFriendGraph, type ServerResource } from './helpers/server-resource.js';
-import { RawPeer, at } from './helpers/raw-peer.js';
+import { RawPeer } from './helpers/raw-peer.js';
+import { join, listOf, move, pseudonymFor } from './helpers/strangers.js';
 import { ORIGIN, offsetKm } from './helpers/geo.js';
 
 /**
@@ -13,6 +13,7 @@ import { ORIGIN, offsetKm } from './helpers/geo.js';
  * cell channels, the opt-outs and the sign-offs must reach viewers wherever they are connected.
  */
 const SECRET = 'shared-by-every-process-0001';
+const pseudonym = pseudonymFor(SECRET);
 const available = redisAvailable();
 let redis: RedisServerProcess;
 let servers: ServerResource[] = [];
@@ -69,30 +70,6 @@ async function peer(server: ServerResource, userId: string): Promise<RawPeer> {
   const p = await RawPeer.connect(server.urlFor(userId));
   peers.push(p);
   return p;
-}
-
-async function join(p: RawPeer, point: { lat: number; lon: number }, optIns: { discoverable?: boolean; seeStrangers?: boolean }): Promise<void> {
-  const from = p.frames.length;
-  p.send({ type: 'init', v: 1, location: at(point.lat, point.lon), ...optIns });
-  await p.waitFor((f) => f.type === 'discovery_state', from);
-}
-
-let seq = 0;
-function move(p: RawPeer, point: { lat: number; lon: number }): void {
-  p.send({ type: 'location', seq: ++seq, samples: [at(point.lat, point.lon)] });
-}
-
-const pseudonym = (viewer: string, stranger: string) =>
-  createHmac('sha256', SECRET).update(`${viewer}\u0000${stranger}`).digest('base64url').slice(0, 16);
-
-function listOf(p: RawPeer): Map<string, NearbyStranger> {
-  const list = new Map<string, NearbyStranger>();
-  for (const frame of p.frames) {
-    if (frame.type === 'snapshot') list.clear();
-    if (frame.type === 'stranger_update') for (const s of frame.strangers) list.set(s.id, s);
-    if (frame.type === 'stranger_left') list.delete(frame.id);
-  }
-  return list;
 }
 
 const leftFrames = (p: RawPeer): Array<Extract<ServerFrame, { type: 'stranger_left' }>> => p.ofType('stranger_left');

@@ -1,9 +1,9 @@
-import { createHmac } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ErrorCode, StrangerLeftReason, type NearbyStranger, type ServerFrame } from '@nearby/protocol';
+import { ErrorCode, StrangerLeftReason, type ServerFrame } from '@nearby/protocol';
 import type { StrangersOptions } from '@nearby/server';
 import { startServer, type ServerResource } from './helpers/server-resource.js';
 import { RawPeer, at } from './helpers/raw-peer.js';
+import { join, listOf, move, numbersIn, pseudonymFor } from './helpers/strangers.js';
 import { ORIGIN, offsetKm } from './helpers/geo.js';
 
 /**
@@ -11,6 +11,7 @@ import { ORIGIN, offsetKm } from './helpers/geo.js';
  * derived from cells only, refused pairs stay silent, friends stay friends, the list is capped.
  */
 const SECRET = 'a-test-secret-of-some-length';
+const pseudonym = pseudonymFor(SECRET);
 let env: ServerResource;
 const peers: RawPeer[] = [];
 
@@ -23,42 +24,6 @@ async function peer(userId: string): Promise<RawPeer> {
   const p = await RawPeer.connect(env.urlFor(userId));
   peers.push(p);
   return p;
-}
-
-/** Sends init with opt-ins (RawPeer.init takes only the friend fields) and resolves with the discovery_state after the snapshot. */
-async function join(
-  p: RawPeer,
-  point: { lat: number; lon: number },
-  optIns: { discoverable?: boolean; seeStrangers?: boolean },
-): Promise<ServerFrame> {
-  const from = p.frames.length;
-  p.send({ type: 'init', v: 1, location: at(point.lat, point.lon), ...optIns });
-  await p.waitFor((f) => f.type === 'snapshot', from);
-  return p.waitFor((f) => f.type === 'discovery_state', from);
-}
-
-let seq = 0;
-function move(p: RawPeer, point: { lat: number; lon: number }): void {
-  p.send({ type: 'location', seq: ++seq, samples: [at(point.lat, point.lon)] });
-}
-
-function pseudonym(viewer: string, stranger: string): string {
-  return createHmac('sha256', SECRET).update(`${viewer}\u0000${stranger}`).digest('base64url').slice(0, 16);
-}
-
-/** The viewer's list as its frames built it (upserts by id, removals, emptied by snapshots). */
-function listOf(p: RawPeer): Map<string, NearbyStranger> {
-  const list = new Map<string, NearbyStranger>();
-  for (const frame of p.frames) {
-    if (frame.type === 'snapshot') list.clear();
-    if (frame.type === 'stranger_update') for (const s of frame.strangers) list.set(s.id, s);
-    if (frame.type === 'stranger_left') list.delete(frame.id);
-  }
-  return list;
-}
-
-function numbersIn(text: string): number[] {
-  return [...text.matchAll(/-?\d+(?:\.\d+)?(?:e[+-]?\d+)?/gi)].map((match) => Number(match[0]));
 }
 
 afterEach(async () => {
