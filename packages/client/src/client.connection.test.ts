@@ -291,6 +291,35 @@ describe('close codes', () => {
   });
 });
 
+describe('values a newer server may add', () => {
+  it('a reconnect with another reason still closes with 4100 and reconnects after delayMs + jitter', () => {
+    const h = createHarness({ random: () => 0.5 });
+    h.client.connect();
+    const socket = h.server.accept();
+    socket.pushRaw(JSON.stringify({ type: 'reconnect', reason: 'rebalancing', delayMs: 1000 }));
+    expect(socket.closedByClient?.code).toBe(CloseCode.CLIENT_RECONNECTING);
+    expect(h.client.getSnapshot().state).toBe('reconnecting');
+    vi.advanceTimersByTime(1249); // 1000 + 0.5 × initialDelayMs (500)
+    expect(h.server.sockets).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(h.server.sockets).toHaveLength(2);
+    expect(h.errorCodes()).toEqual([]);
+  });
+
+  it('an error frame with another code reaches the error event unchanged; the connection stays up', () => {
+    const h = createHarness();
+    h.client.connect();
+    const socket = h.server.accept();
+    socket.pushRaw(JSON.stringify({ type: 'error', code: 'too_far_away', message: 'move closer', frameType: 'radius' }));
+    expect(h.of('error')).toHaveLength(1);
+    const [error] = h.of('error')[0]!;
+    expect(error).toBeInstanceOf(NearbyError);
+    expect(error).toMatchObject({ code: 'too_far_away', message: 'move closer' });
+    expect(h.client.getSnapshot().state).toBe('connected');
+    expect(h.server.sockets).toHaveLength(1);
+  });
+});
+
 describe('heartbeat', () => {
   it('pings every intervalMs while connected; any frame keeps the connection alive', () => {
     const h = createHarness({ heartbeat: { intervalMs: 1000, timeoutMs: 500 } });

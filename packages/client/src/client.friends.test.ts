@@ -79,6 +79,15 @@ describe('incremental updates', () => {
     expect(h.events).toHaveLength(2);
   });
 
+  it('friend_left with a reason from a newer server removes the friend and passes the reason on', () => {
+    const h = connected([f('ann', 1), f('bob', 2)]);
+    h.events.length = 0;
+    h.socket.pushRaw(JSON.stringify({ type: 'friend_left', userId: 'ann', reason: 'teleported' }));
+    expect(h.events.map((e) => e.event)).toEqual(['friendLeft', 'nearby']);
+    expect(h.of('friendLeft')).toEqual([[{ userId: 'ann', reason: 'teleported' }]]);
+    expect(ids(h.client.getSnapshot().friends)).toEqual(['bob']);
+  });
+
   it('friend_added and friend_removed are reported; a removed friend leaves the list', () => {
     const h = connected([f('ann', 1)]);
     h.events.length = 0;
@@ -96,7 +105,7 @@ describe('incremental updates', () => {
     h.socket.push({ type: 'from_the_future', x: 1 });
     expect(h.events.filter((e) => e.event === 'error')).toEqual([]);
     h.socket.pushRaw('{not json');
-    h.socket.pushRaw(JSON.stringify({ type: 'friend_left', userId: 'a', reason: 'bored' }));
+    h.socket.pushRaw(JSON.stringify({ type: 'friend_left', userId: 'a', reason: '' }));
     h.socket.pushRaw(new Uint8Array([1, 2]));
     expect(h.errorCodes()).toEqual([ErrorCode.INVALID_FRAME, ErrorCode.INVALID_FRAME, ErrorCode.INVALID_FRAME]);
     h.socket.push({ type: 'friend_update', friends: [f('ok', 1)] });

@@ -214,6 +214,18 @@ describe('acknowledgement and at-least-once delivery', () => {
     expect(socket.framesOf('location')).toHaveLength(1);
   });
 
+  it('a code from a newer server for a seq keeps its samples; they are resent with the next flush', () => {
+    const { client, socket, errorCodes } = connected();
+    client.updateLocation(HOME);
+    socket.pushRaw(JSON.stringify({ type: 'error', code: 'history_busy', message: 'later', seq: 0 }));
+    expect(errorCodes()).toEqual(['history_busy']);
+    expect(client.getSnapshot().pendingSamples).toBe(1);
+    vi.advanceTimersByTime(30_000);
+    const frames = socket.framesOf('location');
+    expect(frames).toHaveLength(2);
+    expect(frames[1]).toMatchObject({ seq: 1, samples: [{ ...HOME, timestamp: T0 }] });
+  });
+
   it('an error about an unknown seq changes nothing but is still reported', () => {
     const { client, socket, errorCodes } = connected();
     client.updateLocation(HOME);

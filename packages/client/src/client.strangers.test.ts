@@ -271,6 +271,16 @@ describe('the list of nearby people', () => {
     expect(h.events).toHaveLength(2);
   });
 
+  it('stranger_left with a reason from a newer server removes the entry and passes the reason on', () => {
+    const h = seeing();
+    h.socket.push({ type: 'stranger_update', strangers: [stranger('a', 1), stranger('b', 2)] });
+    h.events.length = 0;
+    h.socket.pushRaw(JSON.stringify({ type: 'stranger_left', id: 'a', reason: 'went_dark' }));
+    expect(h.events.map((e) => e.event)).toEqual(['strangerLeft', 'strangers']);
+    expect(h.of('strangerLeft')).toEqual([[{ id: 'a', reason: 'went_dark' }]]);
+    expect(ids(h.client.getSnapshot().strangers)).toEqual(['b']);
+  });
+
   it('turning seeing off empties the list at once, without strangerLeft, and ignores late updates', () => {
     const h = seeing();
     h.socket.push({ type: 'stranger_update', strangers: [stranger('a', 1)] });

@@ -1,4 +1,3 @@
-import type { LeaveReason, StrangerLeftReason } from '@nearby/protocol';
 import { Timer, type Timers } from './environment.js';
 import type { FriendList } from './friend-list.js';
 import type { Notifier } from './notifier.js';
@@ -86,7 +85,7 @@ export function createListView<T extends { distanceKm: number; updatedAt: number
     },
 
     /** An entry left the list, with the reason (nothing happens for one not in the list). */
-    leave(id: string, reason: LeaveReason | StrangerLeftReason): void {
+    leave(id: string, reason: string): void {
       if (!entries.remove(id)) return;
       schedule();
       emit(leftEvent, { [entries.key]: id, reason });

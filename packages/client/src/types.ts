@@ -61,16 +61,22 @@ export interface LocationFix {
 export interface FriendLeftEvent {
   /** The friend who left the nearby list. */
   userId: string;
-  /** Why: out of range, inactive, sharing off, unfriended or offline. */
-  reason: LeaveReason;
+  /**
+   * Why: out of range, inactive, sharing off, unfriended or offline; from a newer server possibly
+   * another reason (passed on unchanged), after which the friend has left all the same.
+   */
+  reason: LeaveReason | (string & {});
 }
 
 /** Payload of the `strangerLeft` event. */
 export interface StrangerLeftEvent {
   /** The `id` of the stranger who left the list. */
   id: string;
-  /** Why: out of range, inactive, hidden, offline, not allowed or displaced (the set may grow). */
-  reason: StrangerLeftReason;
+  /**
+   * Why: out of range, inactive, hidden, offline, not allowed or displaced; from a newer server
+   * possibly another reason (passed on unchanged), best treated as out of range.
+   */
+  reason: StrangerLeftReason | (string & {});
 }
 
 /** Payload of the `ack` event: the server stored every sample of location frame `seq`. */
@@ -101,7 +107,10 @@ export interface NearbyClientEvents {
   strangerLeft: (event: StrangerLeftEvent) => void;
   /** The connection state changed. */
   state: (state: ConnectionState, previous: ConnectionState) => void;
-  /** Something went wrong; match on `error.code` (an `ErrorCode`). The client keeps running unless the state is `closed`. */
+  /**
+   * Something went wrong; match on `error.code` (an `ErrorCode`, or a code from a newer server's
+   * `error` frame passed on unchanged). The client keeps running unless the state is `closed`.
+   */
   error: (error: NearbyError) => void;
   /** The server acknowledged (stored) a location frame. */
   ack: (ack: AckEvent) => void;

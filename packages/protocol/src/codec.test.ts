@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeServerFrame, encodeFrame } from './codec.js';
 import { ErrorCode } from './codes.js';
 import type { ServerFrame } from './frames.js';
+import { Limits } from './limits.js';
 
 describe('decodeServerFrame', () => {
   it('accepts a snapshot and a friend update', () => {
@@ -24,11 +25,27 @@ describe('decodeServerFrame', () => {
     expect(decodeServerFrame('{"type":"future_thing"}')).toMatchObject({ ok: false, code: 'unknown_type', fatal: false });
   });
 
-  it('refuses a friend_left with an undocumented reason', () => {
-    expect(decodeServerFrame('{"type":"friend_left","userId":"b","reason":"bored"}')).toMatchObject({
+  it('passes on a reason or code from a newer server, within the bound of such values', () => {
+    const long = 'r'.repeat(Limits.MAX_ENUM_VALUE_LENGTH);
+    const frames: ServerFrame[] = [
+      { type: 'friend_left', userId: 'b', reason: 'teleported' },
+      { type: 'stranger_left', id: 's', reason: long },
+      { type: 'error', code: 'too_far_away', message: 'x', frameType: 'radius' },
+      { type: 'reconnect', reason: 'rebalancing', delayMs: 5 },
+    ];
+    for (const frame of frames) expect(decodeServerFrame(encodeFrame(frame))).toEqual({ ok: true, frame });
+    expect(decodeServerFrame(`{"type":"friend_left","userId":"b","reason":"${long}x"}`)).toMatchObject({
       ok: false,
       code: ErrorCode.INVALID_FRAME,
+      message: `reason: expected a string of 1 to ${Limits.MAX_ENUM_VALUE_LENGTH} characters, got "${'r'.repeat(40)}…"`,
     });
+    for (const text of [
+      '{"type":"stranger_left","id":"s","reason":""}',
+      '{"type":"error","code":7,"message":"x"}',
+      '{"type":"reconnect","delayMs":1}',
+    ]) {
+      expect(decodeServerFrame(text), text).toMatchObject({ ok: false, code: ErrorCode.INVALID_FRAME });
+    }
   });
 });
 
@@ -91,8 +108,8 @@ describe('decodeServerFrame field checks', () => {
     expect(decodeServerFrame('{"type":"friend_update","friends":[]}')).toMatchObject({
       message: 'friends: expected an array of at least 1 items, got an array of 0',
     });
-    expect(decodeServerFrame('{"type":"reconnect","reason":"bored","delayMs":1}')).toMatchObject({
-      message: 'reason: expected one of draining, got "bored"',
+    expect(decodeServerFrame('{"type":"reconnect","reason":"","delayMs":1}')).toMatchObject({
+      message: `reason: expected a string of 1 to ${Limits.MAX_ENUM_VALUE_LENGTH} characters, got ""`,
     });
   });
 

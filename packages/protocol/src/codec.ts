@@ -1,4 +1,4 @@
-import { ErrorCode, LeaveReason, StrangerLeftReason, WIRE_ERROR_CODES, type WireErrorCode } from './codes.js';
+import { ErrorCode, type WireErrorCode } from './codes.js';
 import { SERVER_FRAME_TYPES, type ClientFrame, type ServerFrame, type ServerFrameType } from './frames.js';
 import { Limits } from './limits.js';
 
@@ -160,6 +160,12 @@ const strangers = object({
   display: optional(anything),
 });
 
+/**
+ * A value of an enumeration that may grow within version 1 (protocol.md §4): the known values are
+ * types only, so that a newer server's reason or code is passed on rather than refused.
+ */
+const growable = string(1, Limits.MAX_ENUM_VALUE_LENGTH);
+
 const serverFrames: Record<ServerFrameType, Record<string, Reader>> = {
   snapshot: {
     userId,
@@ -173,16 +179,16 @@ const serverFrames: Record<ServerFrameType, Record<string, Reader>> = {
     seeStrangers: optional(boolean),
   },
   friend_update: { friends: array(friends, 1) },
-  friend_left: { userId, reason: oneOf(Object.values(LeaveReason)) },
+  friend_left: { userId, reason: growable },
   friend_added: { userId },
   friend_removed: { userId },
   ack: { seq, count },
-  error: { code: oneOf(WIRE_ERROR_CODES), message: string(), seq: optional(seq), frameType: optional(string()) },
+  error: { code: growable, message: string(), seq: optional(seq), frameType: optional(string()) },
   pong: { id: optional(seq), serverTime: timestampMs },
-  reconnect: { reason: oneOf(['draining']), delayMs: count },
+  reconnect: { reason: growable, delayMs: count },
   discovery_state: { discoverable: boolean, seeStrangers: boolean },
   stranger_update: { strangers: array(strangers, 1, Limits.MAX_STRANGERS_PER_FRAME) },
-  stranger_left: { id: strangerId, reason: oneOf(Object.values(StrangerLeftReason)) },
+  stranger_left: { id: strangerId, reason: growable },
 };
 
 const serverReaders = new Map<string, Reader>(

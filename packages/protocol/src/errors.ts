@@ -15,11 +15,15 @@ export interface NearbyErrorOptions {
  */
 export class NearbyError extends Error {
   override readonly name = 'NearbyError';
-  readonly code: ErrorCode;
+  /**
+   * A value of {@link ErrorCode}, or the code of an `error` frame from a newer server that this
+   * version does not know (a string of 1 … `Limits.MAX_ENUM_VALUE_LENGTH` characters).
+   */
+  readonly code: ErrorCode | (string & {});
   readonly closeCode: number | undefined;
   readonly seq: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options: NearbyErrorOptions = {}) {
+  constructor(code: ErrorCode | (string & {}), message: string, options: NearbyErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.closeCode = options.closeCode;

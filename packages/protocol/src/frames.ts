@@ -138,7 +138,11 @@ export interface FriendUpdateFrame {
 export interface FriendLeftFrame {
   type: 'friend_left';
   userId: string;
-  reason: LeaveReason;
+  /**
+   * A {@link LeaveReason}, or (from a newer server) another string of 1 …
+   * `Limits.MAX_ENUM_VALUE_LENGTH` characters: the friend left all the same.
+   */
+  reason: LeaveReason | (string & {});
 }
 
 export interface FriendAddedFrame {
@@ -161,7 +165,11 @@ export interface AckFrame {
 
 export interface ErrorFrame {
   type: 'error';
-  code: WireErrorCode;
+  /**
+   * A {@link WireErrorCode}, or (from a newer server) another string of 1 …
+   * `Limits.MAX_ENUM_VALUE_LENGTH` characters, to be handled as an error the client does not know.
+   */
+  code: WireErrorCode | (string & {});
   message: string;
   /** The `seq` of the location frame this error is about, when it is about one. */
   seq?: number;
@@ -177,7 +185,11 @@ export interface PongFrame {
 
 export interface ReconnectFrame {
   type: 'reconnect';
-  reason: 'draining';
+  /**
+   * `draining` (the only value so far), or (from a newer server) another string of 1 …
+   * `Limits.MAX_ENUM_VALUE_LENGTH` characters: reconnect after `delayMs` all the same.
+   */
+  reason: 'draining' | (string & {});
   /** How long the client should wait before reconnecting, spreading clients over the drain window. */
   delayMs: number;
 }
@@ -199,7 +211,11 @@ export interface StrangerLeftFrame {
   type: 'stranger_left';
   /** The `NearbyStranger.id` the viewer knew the stranger by. */
   id: string;
-  reason: StrangerLeftReason;
+  /**
+   * A {@link StrangerLeftReason}, or (from a newer server) another string of 1 …
+   * `Limits.MAX_ENUM_VALUE_LENGTH` characters: treat it as `out_of_range`.
+   */
+  reason: StrangerLeftReason | (string & {});
 }
 
 export type ServerFrame =

@@ -19,6 +19,12 @@ export const Limits = {
   MAX_STRANGERS_PER_FRAME: 100,
   /** Longest `NearbyStranger.id`, in UTF-16 code units. */
   MAX_STRANGER_ID_LENGTH: 64,
+  /**
+   * Longest value of an enumeration that may grow within version 1 (`friend_left.reason`,
+   * `stranger_left.reason`, `error.code`, `reconnect.reason`), in UTF-16 code units. Decoders
+   * accept any string of 1 … this length there, so that a newer server's value is not refused.
+   */
+  MAX_ENUM_VALUE_LENGTH: 64,
   /** Largest `NearbyStranger.display`, as UTF-8 bytes of its JSON text; the server drops larger values. */
   MAX_STRANGER_DISPLAY_BYTES: 1024,
 } as const;

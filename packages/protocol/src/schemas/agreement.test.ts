@@ -83,6 +83,18 @@ const stranger: fc.Arbitrary<NearbyStranger> = fc.record(
   { requiredKeys: ['id', 'lat', 'lon', 'distanceKm', 'updatedAt'] },
 );
 
+/**
+ * A value of an enumeration that may grow within version 1: a known one, or one a newer server
+ * might send (any string of 1 … `Limits.MAX_ENUM_VALUE_LENGTH` characters).
+ */
+const growable = <T extends string>(known: readonly T[]): fc.Arbitrary<T | (string & {})> =>
+  fc.oneof(
+    fc.constantFrom(...known),
+    fc.string({ minLength: 1, maxLength: 16 }),
+    fc.string({ minLength: 1, maxLength: Limits.MAX_ENUM_VALUE_LENGTH, unit: 'binary' }),
+    fc.constant('r'.repeat(Limits.MAX_ENUM_VALUE_LENGTH)),
+  );
+
 const validFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({
     type: fc.constant('snapshot' as const),
@@ -100,7 +112,7 @@ const validFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({
     type: fc.constant('friend_left' as const),
     userId,
-    reason: fc.constantFrom(...Object.values(LeaveReason)),
+    reason: growable(Object.values(LeaveReason)),
   }),
   fc.record({ type: fc.constant('friend_added' as const), userId }),
   fc.record({ type: fc.constant('friend_removed' as const), userId }),
@@ -108,7 +120,7 @@ const validFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record(
     {
       type: fc.constant('error' as const),
-      code: fc.constantFrom(...WIRE_ERROR_CODES),
+      code: growable(WIRE_ERROR_CODES),
       message: fc.string({ maxLength: 30 }),
       seq,
       frameType: fc.string({ maxLength: 12 }),
@@ -116,7 +128,7 @@ const validFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
     { requiredKeys: ['type', 'code', 'message'] },
   ),
   fc.record({ type: fc.constant('pong' as const), id: seq, serverTime: timestamp }, { requiredKeys: ['type', 'serverTime'] }),
-  fc.record({ type: fc.constant('reconnect' as const), reason: fc.constant('draining' as const), delayMs: count }),
+  fc.record({ type: fc.constant('reconnect' as const), reason: growable(['draining']), delayMs: count }),
   fc.record({ type: fc.constant('discovery_state' as const), discoverable: fc.boolean(), seeStrangers: fc.boolean() }),
   fc.record({
     type: fc.constant('stranger_update' as const),
@@ -128,7 +140,7 @@ const validFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
   fc.record({
     type: fc.constant('stranger_left' as const),
     id: strangerId,
-    reason: fc.constantFrom(...Object.values(StrangerLeftReason)),
+    reason: growable(Object.values(StrangerLeftReason)),
   }),
 );
 
@@ -146,6 +158,7 @@ const odd: readonly unknown[] = [
   2 ** 53 - 1, 2 ** 53, 2 ** 53 + 2,
   'x'.repeat(Limits.MAX_USER_ID_LENGTH), 'x'.repeat(Limits.MAX_USER_ID_LENGTH + 1),
   's'.repeat(Limits.MAX_STRANGER_ID_LENGTH), 's'.repeat(Limits.MAX_STRANGER_ID_LENGTH + 1),
+  'r'.repeat(Limits.MAX_ENUM_VALUE_LENGTH), 'r'.repeat(Limits.MAX_ENUM_VALUE_LENGTH + 1),
   ...Object.values(LeaveReason), ...Object.values(StrangerLeftReason), 'HIDDEN', 'OUT_OF_RANGE', ...WIRE_ERROR_CODES, 'unauthorized', 'draining', 'Draining',
   ...SERVER_FRAME_TYPES, 'init', 'constructor', '__proto__',
 ];
@@ -279,6 +292,12 @@ describe('decodeServerFrame agrees with ServerFrameSchema', () => {
     ['an empty stranger update', '{"type":"stranger_update","strangers":[]}'],
     ['a stranger update one entry too long', `{"type":"stranger_update","strangers":[${Array.from({ length: Limits.MAX_STRANGERS_PER_FRAME + 1 }, (_, i) => `{"id":"s${i}","lat":1,"lon":2,"distanceKm":1,"updatedAt":0}`).join(',')}]}`],
     ['a stranger_left with a friend_left reason', '{"type":"stranger_left","id":"s","reason":"sharing_off"}'],
+    ['a friend_left reason from a newer server', '{"type":"friend_left","userId":"b","reason":"teleported"}'],
+    ['an error code from a newer server', '{"type":"error","code":"too_far_away","message":"x"}'],
+    ['a reconnect reason from a newer server', '{"type":"reconnect","reason":"rebalancing","delayMs":1}'],
+    ['an empty stranger_left reason', '{"type":"stranger_left","id":"s","reason":""}'],
+    ['an error code one character too long', `{"type":"error","code":"${'c'.repeat(Limits.MAX_ENUM_VALUE_LENGTH + 1)}","message":"x"}`],
+    ['an error code that is not a string', '{"type":"error","code":400,"message":"x"}'],
     ['a discovery_state without seeStrangers', '{"type":"discovery_state","discoverable":true}'],
     ['a snapshot from a server older than nearby people', '{"type":"snapshot","userId":"a","radiusKm":8,"maxRadiusKm":50,"sharing":true,"inactiveAfterMs":1,"serverTime":0,"friends":[]}'],
     ['a snapshot with a string discoverable', '{"type":"snapshot","userId":"a","radiusKm":8,"maxRadiusKm":50,"sharing":true,"inactiveAfterMs":1,"serverTime":0,"friends":[],"discoverable":"yes"}'],

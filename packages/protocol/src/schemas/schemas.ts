@@ -111,7 +111,16 @@ export const ClientFrameSchema = z.discriminatedUnion('type', [
 
 // ---------------------------------------------------------------- server → client
 
-const leaveReason = z.enum([
+/**
+ * An enumeration that may grow within version 1 (protocol.md §4): one of the `known` values, or
+ * any other string of 1 … `Limits.MAX_ENUM_VALUE_LENGTH` characters from a newer server. Typed as
+ * the known values plus `string & {}`, which keeps them in autocomplete.
+ */
+function growable<const T extends readonly [string, ...string[]]>(known: T): z.ZodType<T[number] | (string & {})> {
+  return z.union([z.enum(known), z.string().min(1).max(Limits.MAX_ENUM_VALUE_LENGTH)]);
+}
+
+const leaveReason = growable([
   LeaveReason.OUT_OF_RANGE,
   LeaveReason.INACTIVE,
   LeaveReason.SHARING_OFF,
@@ -169,7 +178,7 @@ export const AckFrameSchema = z.object({
 
 export const ErrorFrameSchema = z.object({
   type: z.literal('error'),
-  code: z.enum(WIRE_ERROR_CODES),
+  code: growable(WIRE_ERROR_CODES),
   message: z.string(),
   /** The `seq` of the location frame this error is about, when it is about one. */
   seq: seq.optional(),
@@ -185,7 +194,7 @@ export const PongFrameSchema = z.object({
 
 export const ReconnectFrameSchema = z.object({
   type: z.literal('reconnect'),
-  reason: z.enum(['draining']),
+  reason: growable(['draining']),
   /** How long the client should wait before reconnecting, spreading clients over the drain window. */
   delayMs: z.number().int().min(0),
 });
@@ -205,7 +214,7 @@ export const StrangerUpdateFrameSchema = z.object({
 export const StrangerLeftFrameSchema = z.object({
   type: z.literal('stranger_left'),
   id: z.string().min(1).max(Limits.MAX_STRANGER_ID_LENGTH),
-  reason: z.enum([
+  reason: growable([
     StrangerLeftReason.OUT_OF_RANGE,
     StrangerLeftReason.INACTIVE,
     StrangerLeftReason.HIDDEN,
