@@ -263,6 +263,29 @@ describe('nearby people in the engine (manual timers)', () => {
     expect(apply()).toEqual(['far', 'middle']);
   });
 
+  it('finds a stranger across the antimeridian and far north, where degrees of longitude are short', async () => {
+    for (const [lat, west, east] of [
+      [-16.5, 179.995, -179.985], // Fiji: about 2 km apart across ±180°
+      [69.65, 18.95, 18.99], // Tromsø: about 1.5 km apart east–west
+    ] as const) {
+      const { timers, settle, connect, move } = await setUp({ refreshMs: 0, publishIntervalMs: 0 });
+      const viewer = connect('viewer');
+      viewer.send_({ type: 'init', v: 1, location: { lat, lon: west, timestamp: timers.now() }, seeStrangers: true });
+      await settle();
+      const stranger = connect('stranger');
+      stranger.send_({ type: 'init', v: 1, location: { lat: lat + 0.01, lon: east, timestamp: timers.now() }, discoverable: true });
+      await settle();
+      expect(viewer.strangers(), `at ${lat}`).toHaveLength(1);
+      expect(viewer.strangers()[0]!.distanceKm).toBeLessThanOrEqual(3);
+      viewer.take();
+      // A move within the radius keeps it listed; no stranger_left.
+      timers.advance(1_000);
+      move(stranger, lat - 0.01, east);
+      await settle();
+      expect(viewer.take().filter((frame) => frame.type === 'stranger_left')).toEqual([]);
+    }
+  });
+
   it('chooses among people of one display cell by a rank that stays the same for the viewer', async () => {
     const { timers, settle, connect, move } = await setUp({ maxPerViewer: 2, refreshMs: 0, publishIntervalMs: 0 });
     const viewer = connect('viewer');

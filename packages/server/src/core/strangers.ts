@@ -27,6 +27,10 @@ const DISCOVERY_INTERVAL_MS = 1_000;
  * would cost a rebuild per sample for nothing a viewer could see.
  */
 export const REBUILD_STEP_KM = 0.1;
+/** Kilometres per degree of latitude (and of longitude at the equator), on the protocol's sphere. */
+const KM_PER_DEGREE_LAT = distanceKm({ lat: 0, lon: 0 }, { lat: 1, lon: 0 });
+/** Slack on the flat-earth bound (its error within a block is far below 1 %). */
+const ROUGH_MARGIN = 1.05;
 
 type StrangerMessage = Extract<BusMessage, { k: 'sp' | 'sx' | 'sq' }>;
 type PositionMessage = Extract<BusMessage, { k: 'sp' }>;
@@ -496,6 +500,9 @@ export class Strangers {
     const now = this.#ctx.now();
     for (const viewer of [...record.shownBy]) this.#moved(viewer, record, now);
     if (!news) return;
+    // Degrees of longitude are measured at a latitude a degree farther from the equator than the
+    // stranger's (wider than any block), so the flat distance below never exceeds the true one by more than the margin.
+    const kmPerDegreeLon = KM_PER_DEGREE_LAT * Math.cos((Math.min(90, Math.abs(record.lat) + 1) * Math.PI) / 180);
     for (const bucket of cell.buckets) {
       if (distanceKm(bucket, record) - bucket.halfDiagonalKm > bucket.reachKm) continue;
       let reachKm = 0;
@@ -503,11 +510,19 @@ export class Strangers {
         const view = viewer.strangerView;
         const location = viewer.location;
         if (view === undefined || location === undefined) continue;
-        if (!record.shownBy.has(viewer) && record.userId !== viewer.id && !viewer.friends.has(record.userId)) {
-          const distance = distanceKm(location, record);
-          if (distance <= viewer.radiusKm + record.halfDiagonalKm && distance <= view.horizonKm) this.#enter(viewer, view, record, bandOf(distance), now);
-        }
-        reachKm = Math.max(reachKm, view.horizonKm);
+        const horizonKm = view.horizonKm;
+        if (horizonKm > reachKm) reachKm = horizonKm;
+        // A flat-earth bound first (a multiplication or two): most listeners of a crowded cell
+        // are too far for this stranger to enter their list, and are passed over without the trigonometry.
+        const limitKm = Math.min(horizonKm, viewer.radiusKm + record.halfDiagonalKm) * ROUGH_MARGIN;
+        const dLat = (location.lat - record.lat) * KM_PER_DEGREE_LAT;
+        let dLonDegrees = Math.abs(location.lon - record.lon);
+        if (dLonDegrees > 180) dLonDegrees = 360 - dLonDegrees;
+        const dLon = dLonDegrees * kmPerDegreeLon;
+        if (dLat * dLat + dLon * dLon > limitKm * limitKm) continue;
+        if (record.shownBy.has(viewer) || record.userId === viewer.id || viewer.friends.has(record.userId)) continue;
+        const distance = distanceKm(location, record);
+        if (distance <= viewer.radiusKm + record.halfDiagonalKm && distance <= horizonKm) this.#enter(viewer, view, record, bandOf(distance), now);
       }
       bucket.reachKm = reachKm;
     }
