@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { FNV_OFFSET_BASIS, seededHash32 } from './hash32.js';
 
 // Strangers at one distance from a viewer (the people of one display cell) are ordered by a rank
 // only the server can compute: a hash of the stranger's user id keyed per viewer by the secret.
@@ -15,16 +16,5 @@ export function rankKeyOf(secret: string, viewerId: string): RankKey {
 
 /** The stranger's rank for the viewer whose key this is: FNV-1a over the id's code units, seeded and finalised with the key. */
 export function rankOf(key: RankKey, strangerId: string): number {
-  let hash = (key[0] ^ 0x811c9dc5) >>> 0;
-  for (let i = 0; i < strangerId.length; i++) {
-    hash ^= strangerId.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  hash ^= key[1];
-  hash ^= hash >>> 16;
-  hash = Math.imul(hash, 0x85ebca6b);
-  hash ^= hash >>> 13;
-  hash = Math.imul(hash, 0xc2b2ae35);
-  hash ^= hash >>> 16;
-  return hash >>> 0;
+  return seededHash32(strangerId, key[0] ^ FNV_OFFSET_BASIS, key[1]);
 }

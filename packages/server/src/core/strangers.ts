@@ -493,8 +493,8 @@ export class Strangers {
   /**
    * Updates the lists the stranger's news can change: of the viewers who show the stranger, and,
    * when it is new here or in another display cell (`news`), of those listening to its cell for
-   * whom it is near enough to enter — within the radius and, when their list is full, no farther
-   * than its farthest entry. Buckets of viewers too far for any of them are passed over whole.
+   * whom it is near enough to enter — within the radius and, when their list is full, in no
+   * farther band than its farthest entry. Buckets of viewers too far for any of them are passed over whole.
    */
   #heard(cell: Cell, record: StrangerRecord, news: boolean): void {
     const now = this.#ctx.now();

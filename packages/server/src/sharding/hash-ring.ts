@@ -1,4 +1,5 @@
 import { ErrorCode, NearbyError, checkOptionKeys, optionKeys } from '@nearby/protocol';
+import { FNV_OFFSET_BASIS, seededHash32 } from '../core/hash32.js';
 
 /** A member of a {@link HashRing}: anything with a stable id. */
 export interface RingNode {
@@ -91,15 +92,5 @@ export class HashRing<N extends RingNode = RingNode> {
  * strings ("node#1", "node#2") land far apart on the ring.
  */
 export function hash32(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return seededHash32(text, FNV_OFFSET_BASIS, 0);
 }
