@@ -1,0 +1,1 @@
+// Modules of a React Native app that the workspace does not install.

@@ -1,0 +1,2 @@
+// Names the documentation samples take from the app around them.
+export {};
