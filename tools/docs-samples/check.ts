@@ -3,7 +3,8 @@
 // in .generated/ (not committed) and all of them are compiled together against the workspace
 // packages' TypeScript source (the `@nearby/source` condition). Names a sample takes from the
 // app around it (verifySession, db, render, …) are declared in placeholders.d.ts; modules the
-// workspace does not install (React Native and its libraries) in modules.d.ts.
+// workspace does not install (React Native and its libraries) in modules.d.ts; modules a sample
+// imports relatively (`./auth`) in app/.
 //
 // A block that is deliberately not a program (a fragment, a shape listing) is marked on its
 // fence: ```ts no-check. Errors are reported at the markdown file and line they come from.
@@ -91,6 +92,11 @@ for (const block of checked) {
   // top-level await is allowed.
   writeFileSync(file, `${block.code}\nexport {};\n`);
   origin.set(resolve(file), block);
+}
+
+// Modules of the app a sample imports relatively (`./auth`), next to the samples.
+for (const name of readdirSync(join(here, 'app'))) {
+  writeFileSync(join(out, name), readFileSync(join(here, 'app', name)));
 }
 
 const options: ts.CompilerOptions = {
