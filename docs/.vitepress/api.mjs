@@ -49,7 +49,9 @@ const app = await Application.bootstrapWithPlugins({
   tsconfig: resolve(here, 'tsconfig.api.json'),
   plugin: ['typedoc-plugin-markdown'],
   out,
-  readme: 'none',
+  // The index page: this introduction, then the list of entry points.
+  readme: resolve(here, 'api-intro.md'),
+  mergeReadme: true,
   name: 'API reference',
   outputFileStrategy: 'modules',
   entryFileName: 'index',
@@ -66,8 +68,9 @@ const app = await Application.bootstrapWithPlugins({
   // `pnpm typecheck` checks the sources; here they are only read.
   skipErrorChecking: true,
   logLevel: process.env.DOCS_API_VERBOSE ? 'Verbose' : 'Warn',
-  validation: { notExported: false, invalidLink: true, rewrittenLink: true },
-  treatWarningsAsErrors: false,
+  validation: { notExported: true, invalidLink: true, rewrittenLink: true },
+  // A broken {@link} or a public signature naming an unexported type fails the build.
+  treatWarningsAsErrors: true,
 });
 
 // Name each module after its import specifier, not its file path.
