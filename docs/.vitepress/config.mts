@@ -39,7 +39,7 @@ function sourceUrl(): string {
 
 /** Rewrites relative links that leave docs/ to the repository; fails on a missing target. */
 function outsideLinks(md: MarkdownIt): void {
-  const base = sourceUrl();
+  const source = sourceUrl();
   md.core.ruler.push('nearby-outside-links', (state) => {
     const file: string | undefined = state.env?.path;
     if (!file) return;
@@ -57,8 +57,8 @@ function outsideLinks(md: MarkdownIt): void {
         }
         const repoPath = relative(repoDir, target).split('\\').join('/');
         const url = statSync(target).isDirectory()
-          ? `${base.replace(/\/blob\//, '/tree/')}/${repoPath}`
-          : `${base}/${repoPath}`;
+          ? `${source.replace(/\/blob\//, '/tree/')}/${repoPath}`
+          : `${source}/${repoPath}`;
         token.attrSet('href', hash ? `${url}#${hash}` : url);
         token.attrSet('target', '_blank');
         token.attrSet('rel', 'noreferrer');
@@ -74,6 +74,9 @@ function apiSidebar(): DefaultTheme.SidebarItem[] {
   const modules: { name: string; link: string }[] = JSON.parse(readFileSync(file, 'utf8'));
   return [{ text: 'Overview', link: '/api/' }, ...modules.map((m) => ({ text: m.name, link: m.link }))];
 }
+
+/** Where the site is served: DOCS_BASE (e.g. `/nearby/`), default `/`. */
+const base = `/${(process.env.DOCS_BASE ?? '/').replace(/^\/+|\/+$/g, '')}/`.replace(/^\/\/$/, '/');
 
 const guide: DefaultTheme.SidebarItem[] = [
   {
@@ -112,10 +115,11 @@ const guide: DefaultTheme.SidebarItem[] = [
 export default defineConfig({
   title: 'Nearby',
   description: 'Realtime nearby friends: a TypeScript client and server SDK',
-  base: process.env.DOCS_BASE ?? '/',
+  base,
   // Links stay `.html`: any static file server can host the build.
   cleanUrls: false,
   lastUpdated: false,
+  head: [['link', { rel: 'icon', href: `${base}favicon.ico` }]],
   // docs/README.md is the index on GitHub and the home page here.
   rewrites: { 'README.md': 'index.md' },
   srcExclude: ['**/node_modules/**'],
