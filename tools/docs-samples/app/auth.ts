@@ -1,0 +1,2 @@
+// `./auth` as the samples import it: the app's own session module.
+export declare function getAccessToken(): Promise<string>;
