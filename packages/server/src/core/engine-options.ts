@@ -9,27 +9,27 @@ import type { NearbyLogger, NearbyTelemetry } from './telemetry.js';
 /** Options of the protocol engine: everything a Nearby server needs except how sockets reach it. */
 export interface NearbyEngineOptions {
   friends: FriendGraph;
-  /** Location cache; a {@link MemoryLocationCache} when omitted. */
+  /** Location cache; a `MemoryLocationCache` (from `@nearby/server`) when omitted. */
   cache?: LocationCache;
   /**
-   * Pub/Sub transport; a {@link MemoryPubSub} when omitted. Given one, the server is taken to
+   * Pub/Sub transport; a `MemoryPubSub` (from `@nearby/server`) when omitted. Given one, the server is taken to
    * share it with other processes, and `settings` and `presence` must be given too.
    */
   pubsub?: PubSubTransport;
   /**
    * Account settings store, shared by the processes on one `pubsub`. Default without `pubsub`:
-   * a {@link MemorySettingsStore}. Required with `pubsub`: a store, or `false` to keep settings
+   * a `MemorySettingsStore` (from `@nearby/server`). Required with `pubsub`: a store, or `false` to keep settings
    * only while the user stays connected to a process.
    */
   settings?: SettingsStore | false;
   /**
    * Presence registry, shared by the processes on one `pubsub`, deciding whether a sign-off is
-   * announced. Default without `pubsub`: a {@link MemoryPresenceRegistry}. Required with
+   * announced. Default without `pubsub`: a `MemoryPresenceRegistry` (from `@nearby/server`). Required with
    * `pubsub`: a registry, or `false` to announce every sign-off, even while the user is
    * connected to another process.
    */
   presence?: PresenceRegistry | false;
-  /** History store; a {@link MemoryHistoryStore} when omitted. */
+  /** History store; a `MemoryHistoryStore` (from `@nearby/server`) when omitted. */
   history?: HistoryStore;
   /** Default radius in km for users who did not choose one. Default 8. */
   radiusKm?: number;

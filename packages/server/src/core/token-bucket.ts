@@ -1,6 +1,6 @@
 const TOLERANCE = 1e-9;
 
-/** Capacity and refill rate of a {@link TokenBucket}. */
+/** Capacity and refill rate of a token bucket (a rate limit that allows bursts of `capacity`). */
 export interface TokenBucketOptions {
   /** Most tokens held: the burst size. */
   capacity: number;

@@ -25,7 +25,7 @@ const CLUSTER_DOWN_HOLD_MS = 1_000;
  * node's unsubscribe push, on a slot map change, on reconnect, and by a periodic check that
  * compares each connection's subscription count with what it should carry. A channel that cannot
  * be placed yet is retried with backoff until it is; none is dropped silently. Where each channel
- * belongs and when to look again is decided by a {@link ClusterReconciler}, which does no I/O;
+ * belongs and when to look again is decided by a reconciler that does no I/O;
  * this class runs its answers on the connections.
  *
  * Publishes are at most once: while the cluster or a channel's master is unreachable they are
