@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { NearbyClient, type NearbyFriend } from '@nearby/client';
 import type { LatLon } from '@nearby/protocol';
 import { createNearbyServer, type FriendGraph, type NearbyServer, type NearbyServerStats } from '@nearby/server';
@@ -117,7 +118,11 @@ export async function startDemo(
   for (const id of ids.slice(0, Math.min(12, ids.length))) graph.link(YOU, id);
 
   // Location history persists in an embedded PostgreSQL (PGlite) in a local directory.
-  progress(`starting the PGlite history store in ${options.historyDir}…`);
+  progress(
+    existsSync(options.historyDir)
+      ? `starting the PGlite history store in ${options.historyDir}…`
+      : `creating the PGlite history store in ${options.historyDir} (first run: several seconds)…`,
+  );
   const history = createPgliteHistoryStore({ dataDir: options.historyDir });
   await history.connect();
   const server: NearbyServer = createNearbyServer({

@@ -70,7 +70,7 @@ const progress = (step: string) => {
 
 // The map builds while the server starts.
 if (withMap) progress(`building the web map into ${WEB_MAP_DIR}…`);
-const mapBuild = withMap ? buildDemoMap() : undefined;
+const mapBuild = withMap ? buildDemoMap().then((dir) => (progress('web map built'), dir)) : undefined;
 mapBuild?.catch(() => {});
 const demo = await startDemo(options, progress);
 let map: DemoMap | undefined;
@@ -91,6 +91,7 @@ const render = () => {
   // On a terminal, redraw in place; otherwise (piped, CI) print a frame per second.
   process.stdout.write(tty ? `\x1b[H\x1b[2J${text}\n` : `${text}\n\n`);
 };
+render();
 const renderTimer = setInterval(render, tty ? 500 : 1000);
 
 let stopping = false;
