@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { NearbyClient, type NearbyFriend } from '@nearby/client';
+import type { LatLon } from '@nearby/protocol';
 import { createNearbyServer, type FriendGraph, type NearbyServer, type NearbyServerStats } from '@nearby/server';
 import { createPgliteHistoryStore } from '@nearby/server/pglite';
 import { CITY_CENTRE, seededRandom } from './city.js';
@@ -50,6 +52,12 @@ export interface DemoView {
 
 export interface Demo {
   view(): DemoView;
+  /** The WebSocket URL of the server. */
+  readonly url: string;
+  /** The chosen user's id, which is also their token. */
+  readonly you: string;
+  /** Where the chosen user is now. */
+  yourPosition(): LatLon;
   stop(): Promise<void>;
 }
 
@@ -92,7 +100,12 @@ function nameOf(index: number): string {
  * Starts a Nearby server on the in-memory default and a crowd of walking clients over real
  * WebSockets on loopback. Tokens are the user ids (a demo, not an auth scheme).
  */
-export async function startDemo(options: DemoOptions = DEFAULT_DEMO_OPTIONS): Promise<Demo> {
+export async function startDemo(
+  options: DemoOptions = DEFAULT_DEMO_OPTIONS,
+  /** Told what the demo is doing while it starts. */
+  progress: (step: string) => void = () => {},
+): Promise<Demo> {
+  progress(`seeding ${options.users} simulated users and their friendships…`);
   const random = seededRandom(options.seed);
   const graph = new DemoFriendGraph();
   const ids = Array.from({ length: options.users }, (_, i) => nameOf(i));
@@ -105,7 +118,13 @@ export async function startDemo(options: DemoOptions = DEFAULT_DEMO_OPTIONS): Pr
   for (const id of ids.slice(0, Math.min(12, ids.length))) graph.link(YOU, id);
 
   // Location history persists in an embedded PostgreSQL (PGlite) in a local directory.
+  progress(
+    existsSync(options.historyDir)
+      ? `starting the PGlite history store in ${options.historyDir}…`
+      : `creating the PGlite history store in ${options.historyDir} (first run: several seconds)…`,
+  );
   const history = createPgliteHistoryStore({ dataDir: options.historyDir });
+  await history.connect();
   const server: NearbyServer = createNearbyServer({
     authenticate: (request) => new URL(request.url ?? '/', 'http://localhost').searchParams.get('access_token'),
     friends: graph,
@@ -117,8 +136,10 @@ export async function startDemo(options: DemoOptions = DEFAULT_DEMO_OPTIONS): Pr
     rateLimit: { locations: { capacity: 20, refillPerSecond: 2 } },
     onError: () => {},
   });
+  progress('opening the server on 127.0.0.1 (a free port)…');
   const { port } = await server.listen();
   const url = `ws://127.0.0.1:${port}/nearby`;
+  progress(`server listening on ${url}; connecting ${options.users + 1} clients…`);
 
   // Simulated users walk at 1.4 m/s of simulated time; "you" strolls slowly around the centre.
   const WALKING_KM_PER_SECOND = 0.0014;
@@ -185,6 +206,9 @@ export async function startDemo(options: DemoOptions = DEFAULT_DEMO_OPTIONS): Pr
   }, options.tickMs);
 
   return {
+    url,
+    you: YOU,
+    yourPosition: () => ({ ...you.position }),
     view(): DemoView {
       const snapshot = yourClient.getSnapshot();
       return {

@@ -1,6 +1,9 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_DEMO_OPTIONS, startDemo } from './demo.js';
 import { renderView } from './render.js';
+import { WEB_MAP_DIR, buildDemoMap, serveDemoMap, type DemoMap } from './web-map.js';
+
+const DEFAULT_MAP_PORT = 5173;
 
 const { values } = parseArgs({
   options: {
@@ -10,16 +13,30 @@ const { values } = parseArgs({
     radius: { type: 'string' },
     duration: { type: 'string' },
     'history-dir': { type: 'string' },
+    'map-port': { type: 'string' },
+    'no-map': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 
 if (values.help === true) {
-  console.log(`Usage: pnpm demo [--users N] [--seed N] [--speedup N] [--radius KM] [--duration SECONDS] [--history-dir DIR]
+  console.log(`Usage: pnpm demo [--users N] [--seed N] [--speedup N] [--radius KM] [--duration SECONDS]
+                 [--history-dir DIR] [--map-port PORT] [--no-map]
 
 Starts a Nearby server on the in-memory default and a crowd of walking users, and shows what
-the user "you" sees. Runs until Ctrl+C, or for --duration seconds. Location history is kept
-in an embedded PostgreSQL (PGlite) in --history-dir (default .nearby-demo/history).`);
+the user "you" sees: in the terminal, and on a live map in the browser at the printed URL
+(examples/web-map, built with Vite into ${WEB_MAP_DIR} at start; no tile server needed).
+Runs until Ctrl+C, or for --duration seconds.
+
+  --users N          simulated users besides "you" (default ${DEFAULT_DEMO_OPTIONS.users})
+  --seed N           seed of the random crowd (default ${DEFAULT_DEMO_OPTIONS.seed})
+  --speedup N        simulated seconds per real second (default ${DEFAULT_DEMO_OPTIONS.speedup})
+  --radius KM        the radius of every user (default ${DEFAULT_DEMO_OPTIONS.radiusKm})
+  --duration SECONDS stop after this long
+  --history-dir DIR  where the embedded PostgreSQL (PGlite) keeps location history
+                     (default ${DEFAULT_DEMO_OPTIONS.historyDir})
+  --map-port PORT    port of the web map on 127.0.0.1 (default ${DEFAULT_MAP_PORT}; a free one if taken)
+  --no-map           terminal view only: neither build nor serve the web map`);
   process.exit(0);
 }
 
@@ -42,14 +59,39 @@ const options = {
   historyDir: values['history-dir'] ?? DEFAULT_DEMO_OPTIONS.historyDir,
 };
 const durationMs = values.duration === undefined ? undefined : numberOption('duration', values.duration, 0, 1, 86_400) * 1000;
+const mapPort = numberOption('map-port', values['map-port'], DEFAULT_MAP_PORT, 0, 65_535);
+const withMap = values['no-map'] !== true;
 
-const demo = await startDemo(options);
+// What the demo is doing while it starts, on stderr (stdout carries the view).
+const started = performance.now();
+const progress = (step: string) => {
+  process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)} s] ${step}\n`);
+};
+
+// The map builds while the server starts.
+if (withMap) progress(`building the web map into ${WEB_MAP_DIR}…`);
+const mapBuild = withMap ? buildDemoMap().then((dir) => (progress('web map built'), dir)) : undefined;
+mapBuild?.catch(() => {});
+const demo = await startDemo(options, progress);
+let map: DemoMap | undefined;
+if (mapBuild !== undefined) {
+  try {
+    const dir = await mapBuild;
+    map = await serveDemoMap({ dir, port: mapPort, serverUrl: demo.url, user: demo.you, position: demo.yourPosition, progress });
+    progress(`Map: ${map.url}`);
+  } catch (error) {
+    progress(`the web map is not available (${error instanceof Error ? error.message : String(error)}); the terminal view runs without it`);
+  }
+}
+progress('ready');
+
 const tty = process.stdout.isTTY === true;
 const render = () => {
-  const text = renderView(demo.view(), tty);
+  const text = renderView(demo.view(), tty, map?.url);
   // On a terminal, redraw in place; otherwise (piped, CI) print a frame per second.
   process.stdout.write(tty ? `\x1b[H\x1b[2J${text}\n` : `${text}\n\n`);
 };
+render();
 const renderTimer = setInterval(render, tty ? 500 : 1000);
 
 let stopping = false;
@@ -58,6 +100,7 @@ const stop = async () => {
   stopping = true;
   clearInterval(renderTimer);
   render();
+  await map?.close();
   await demo.stop();
   process.exit(0);
 };

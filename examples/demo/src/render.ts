@@ -11,13 +11,14 @@ function age(ms: number): string {
 }
 
 /** Renders what the chosen user sees as lines of text (colour codes only when `colour`). */
-export function renderView(view: DemoView, colour: boolean): string {
+export function renderView(view: DemoView, colour: boolean, mapUrl?: string): string {
   const b = colour ? BOLD : '';
   const d = colour ? DIM : '';
   const g = colour ? GREEN : '';
   const r = colour ? RESET : '';
   const lines: string[] = [];
   lines.push(`${b}Nearby demo${r} ${d}— in-memory adapters, ${view.url}${r}`);
+  if (mapUrl !== undefined) lines.push(`Map: ${mapUrl}`);
   lines.push(
     `You are ${b}"${view.you}"${r}: ${view.friendCount} friends, radius ${view.radiusKm ?? '?'} km, ` +
       `sharing ${view.sharing ? 'on' : 'off'}, connection ${view.state === 'connected' ? g : ''}${view.state}${r}`,

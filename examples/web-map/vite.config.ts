@@ -1,0 +1,4 @@
+import { defineConfig } from 'vite';
+import { webMapViteConfig } from './src/build.js';
+
+export default defineConfig(webMapViteConfig());
