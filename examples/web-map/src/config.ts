@@ -18,7 +18,7 @@ export interface MapConfig {
   token: string;
   /** Radius to ask for, km; the account's saved radius when absent. */
   radiusKm: number | undefined;
-  /** Age at which a friend's position expires (the server's `inactiveAfterMs`). */
+  /** The client's `inactiveAfterMs` option: the expiry rule until the first snapshot brings the server's. */
   inactiveAfterMs: number;
   /** `{z}/{x}/{y}` tile URL; a drawn grid when absent. */
   tiles: string | undefined;

@@ -102,10 +102,12 @@ export function startMap(element: HTMLElement, client: NearbyClient, config: Map
 
   /** Refreshes one marker's label and opacity for the current time. */
   const refresh = (entry: FriendMarker, now: number) => {
-    const age = now - entry.friend.updatedAt;
+    // Ages in server time, against the server's own expiry rule, as the client measured them.
+    const { inactiveAfterMs, serverTimeOffsetMs } = client.getSnapshot();
+    const age = now + serverTimeOffsetMs - entry.friend.updatedAt;
     entry.element.querySelector('.distance')!.textContent = formatDistance(entry.friend.distanceKm);
     entry.element.querySelector('.age')!.textContent = formatAge(age);
-    const opacity = opacityForAge(age, config.inactiveAfterMs);
+    const opacity = opacityForAge(age, inactiveAfterMs);
     entry.marker.setOpacity(opacity);
     entry.element.dataset.opacity = opacity.toFixed(2);
   };

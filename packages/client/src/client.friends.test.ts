@@ -130,6 +130,8 @@ describe('local inactivity expiry', () => {
       }),
     );
     expect(vi.getTimerCount()).toBe(2); // the heartbeat and ONE expiry timer for both friends
+    // The rule and the skew are in the snapshot, for an app that shows how stale an entry is.
+    expect(h.client.getSnapshot()).toMatchObject({ inactiveAfterMs: 120_000, serverTimeOffsetMs: skew });
     vi.advanceTimersByTime(19_999);
     expect(ids(h.client.getSnapshot().friends)).toEqual(['ann', 'bob']);
     vi.advanceTimersByTime(1);
@@ -147,8 +149,10 @@ describe('local inactivity expiry', () => {
 
   it('uses the inactiveAfterMs option until a snapshot overrides it', () => {
     const h = createHarness({ inactiveAfterMs: 1_000 });
+    expect(h.client.getSnapshot().inactiveAfterMs).toBe(1_000);
     h.client.connect();
     h.server.accept({ inactiveAfterMs: 5_000, friends: [f('ann', 1)] });
+    expect(h.client.getSnapshot().inactiveAfterMs).toBe(5_000);
     vi.advanceTimersByTime(4_999);
     expect(h.client.getSnapshot().friends).toHaveLength(1);
     vi.advanceTimersByTime(1);

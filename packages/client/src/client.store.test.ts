@@ -29,6 +29,8 @@ describe('getSnapshot / subscribe', () => {
       strangers: [],
       discoverable: false,
       seeingStrangers: false,
+      inactiveAfterMs: 600_000,
+      serverTimeOffsetMs: 0,
       pendingSamples: 0,
       lastError: null,
     });

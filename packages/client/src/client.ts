@@ -216,6 +216,8 @@ export class NearbyClient {
       strangers: strangers.list,
       discoverable: discovery.discoverable,
       seeingStrangers: discovery.seeing,
+      inactiveAfterMs: clock.inactiveAfterMs,
+      serverTimeOffsetMs: clock.offsetMs,
       pendingSamples: uploader.pendingSamples,
       lastError: connection.lastError,
     });

@@ -16,6 +16,8 @@ function setup() {
     strangers: [],
     discoverable: false,
     seeingStrangers: false,
+    inactiveAfterMs: 600_000,
+    serverTimeOffsetMs: 0,
     pendingSamples: 0,
     lastError: null,
   };

@@ -13,6 +13,8 @@ const base: NearbySnapshot = {
   strangers: [],
   discoverable: false,
   seeingStrangers: false,
+  inactiveAfterMs: 600_000,
+  serverTimeOffsetMs: 0,
   pendingSamples: 0,
   lastError: null,
 };
@@ -28,6 +30,8 @@ const changed: { [K in keyof NearbySnapshot]-?: NearbySnapshot[K] } = {
   strangers: [],
   discoverable: true,
   seeingStrangers: true,
+  inactiveAfterMs: 60_000,
+  serverTimeOffsetMs: -250,
   pendingSamples: 4,
   lastError: new NearbyError(ErrorCode.INTERNAL, 'x'),
 };

@@ -39,6 +39,16 @@ export interface NearbySnapshot {
   readonly discoverable: boolean;
   /** Whether this user sees nearby people: asked for by this client and confirmed by the server. */
   readonly seeingStrangers: boolean;
+  /**
+   * Age, ms, at which a friend's position expires and the friend leaves the list: the server's
+   * `inactiveAfterMs` from the last snapshot frame, else the option. For showing staleness.
+   */
+  readonly inactiveAfterMs: number;
+  /**
+   * Server time minus this client's clock, ms, measured at the last snapshot frame (0 before the
+   * first): the age of an entry is `Date.now() + serverTimeOffsetMs - updatedAt`.
+   */
+  readonly serverTimeOffsetMs: number;
   /** Location samples not yet acknowledged by the server (buffered plus in flight). */
   readonly pendingSamples: number;
   /** The most recent error since the client last reached `connected`; `null` when none. */

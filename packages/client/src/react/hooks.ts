@@ -19,6 +19,8 @@ export const SERVER_SNAPSHOT: NearbySnapshot = Object.freeze({
   strangers: Object.freeze([]) as readonly NearbyStranger[],
   discoverable: false,
   seeingStrangers: false,
+  inactiveAfterMs: 600_000,
+  serverTimeOffsetMs: 0,
   pendingSamples: 0,
   lastError: null,
 });
