@@ -104,6 +104,8 @@ describe('@nearby/client/react on a server', () => {
       strangers: [],
       discoverable: false,
       seeingStrangers: false,
+      inactiveAfterMs: 600_000,
+      serverTimeOffsetMs: 0,
       pendingSamples: 0,
       lastError: null,
     });
