@@ -29,6 +29,8 @@ const DISCOVERY_INTERVAL_MS = 1_000;
 export const REBUILD_STEP_KM = 0.1;
 /** Kilometres per degree of latitude (and of longitude at the equator), on the protocol's sphere. */
 const KM_PER_DEGREE_LAT = distanceKm({ lat: 0, lon: 0 }, { lat: 1, lon: 0 });
+/** How far a cell centre rounded to 4 decimals may be from the true one: half of 0.0001° on both axes, rounded up. */
+const CENTRE_ROUNDING_KM = 0.01;
 /** Slack on the flat-earth bound (its error within a block is far below 1 %). */
 const ROUGH_MARGIN = 1.05;
 
@@ -504,7 +506,8 @@ export class Strangers {
     // stranger's (wider than any block), so the flat distance below never exceeds the true one by more than the margin.
     const kmPerDegreeLon = KM_PER_DEGREE_LAT * Math.cos((Math.min(90, Math.abs(record.lat) + 1) * Math.PI) / 180);
     for (const bucket of cell.buckets) {
-      if (distanceKm(bucket, record) - bucket.halfDiagonalKm > bucket.reachKm) continue;
+      // The bucket's centre is rounded to 4 decimals (at most 8 m off): allowed for, so no viewer at the edge is passed over.
+      if (distanceKm(bucket, record) - bucket.halfDiagonalKm - CENTRE_ROUNDING_KM > bucket.reachKm) continue;
       let reachKm = 0;
       for (const viewer of bucket.viewers) {
         const view = viewer.strangerView;
